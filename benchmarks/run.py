@@ -1,0 +1,339 @@
+"""The bonecds benchmark: the engine and the plain-Python floor, measured in one run.
+
+    python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
+    python -m benchmarks.run --quick    # smaller cohorts, for a smoke test
+    python -m benchmarks.run --write benchmarks/RESULTS.md
+
+Every cohort is synthetic and seeded (bonecds.synthetic, seed 2026): never patient data. Figures
+are printed as Markdown; `--write` replaces the generated part of RESULTS.md and keeps what
+follows its end marker (the analysis). A benchmark, not a test: nothing here fails on a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import multiprocessing
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, interleaved, machine
+from bonecds import Knowledge, load_knowledge
+from bonecds.batch import BatchOptions, read_chunks, run_batch
+from bonecds.compiler import compile_rules
+from bonecds.distributed import default_workers
+from bonecds.floor import Floor
+from bonecds.synthetic import synthetic_cohort
+
+END_MARKER = "<!-- end of generated figures: the analysis below is kept by --write -->"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    latency: int = 5000
+    throughput: int = 20000
+    soak: int = 100_000
+    scaling: int = 1000
+
+
+QUICK = Sizes(latency=500, throughput=2000, soak=5000, scaling=200)
+
+
+def lines_of(profiles: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(profile).encode() + b"\n" for profile in profiles]
+
+
+def latency_section(pipes: Pipelines, size: int) -> tuple[list[str], dict[str, float]]:
+    lines = lines_of(synthetic_cohort(size, SEED))
+    end_to_end = interleaved({"engine": pipes.engine_line, "floor": pipes.floor_line}, lines)
+    facts = [pipes.facts(json.loads(line)) for line in lines]
+    matching = interleaved({"engine": pipes.engine_match, "floor": pipes.floor_match}, facts)
+    rows = [
+        "| pipeline | median µs | p99 µs | median CPU µs | p99 CPU µs | evals/s (1 core, CPU) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, timing in (
+        ("bonecds end to end (JSON line in, report line out)", end_to_end["engine"]),
+        ("floor end to end (JSON line in, firings out)", end_to_end["floor"]),
+        ("bonecds matching only (durable_rules)", matching["engine"]),
+        ("floor matching only", matching["floor"]),
+    ):
+        rows.append(
+            f"| {label} | {fmt(timing.median())} | {fmt(timing.p99())} | "
+            f"{fmt(timing.median(True))} | {fmt(timing.p99(True))} | {fmt(timing.rate(True))} |"
+        )
+    ratios = {
+        "end_to_end": end_to_end["engine"].median(True) / end_to_end["floor"].median(True),
+        "matching": matching["engine"].median(True) / matching["floor"].median(True),
+        "rate": end_to_end["engine"].rate(True),
+        "rate_wall": end_to_end["engine"].rate(),
+        "p99": end_to_end["engine"].p99(),
+        "p99_cpu": end_to_end["engine"].p99(True),
+    }
+    rows.append("")
+    rows.append(
+        f"Ratios (median CPU, same run, interleaved): end to end {ratios['end_to_end']:.1f}x the "
+        f"floor; matching {ratios['matching']:.1f}x the floor."
+    )
+    return rows, ratios
+
+
+_floor_state: dict[str, Any] = {}
+
+
+def _init_floor(knowledge_bytes: bytes) -> None:
+    _floor_state["pipes"] = Pipelines(pickle.loads(knowledge_bytes))
+
+
+def _floor_chunk(chunk: list[tuple[int, bytes]]) -> int:
+    pipes: Pipelines = _floor_state["pipes"]
+    return sum(len(pipes.floor_line(line)) for _, line in chunk)  # type: ignore[arg-type]
+
+
+def floor_rate(knowledge: Knowledge, source: Path, workers: int) -> float:
+    """The floor over the same file on `workers` processes (reading, IPC, no output)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, _init_floor, (pickle.dumps(knowledge),)) as pool:
+        pool.map(_floor_chunk, [[(0, b"{}")]] * workers)  # start-up is not measured
+        started = time.perf_counter()
+        records = sum(len(chunk) for chunk in read_chunks(source, 0, 200, AS_OF))
+        pool.map(_floor_chunk, read_chunks(source, 0, 200, AS_OF))
+        return records / (time.perf_counter() - started)
+
+
+def throughput_section(knowledge: Knowledge, size: int, directory: Path) -> tuple[list[str], float]:
+    source = directory / "cohort.ndjson"
+    source.write_bytes(b"".join(lines_of(synthetic_cohort(size, SEED + 1))))
+    cores = default_workers()
+    rows = ["| workers | bonecds batch evals/s (file to file) | floor evals/s |", "|---|---|---|"]
+    rates = {}
+    for workers in sorted({1, cores}):
+        out = directory / f"out-{workers}.ndjson"
+        started = time.perf_counter()
+        run_batch(BatchOptions(source, out, as_of=AS_OF, workers=workers), knowledge)
+        rates[workers] = size / (time.perf_counter() - started)
+        rows.append(
+            f"| {workers} | {fmt(rates[workers])} | {fmt(floor_rate(knowledge, source, workers))} |"
+        )
+    same = (directory / "out-1.ndjson").read_bytes() == (
+        directory / f"out-{cores}.ndjson"
+    ).read_bytes()
+    million = 1e6 / rates[cores]
+    rows.append("")
+    rows.append(
+        f"Output identical on 1 and {cores} workers: {'yes' if same else 'NO'}. Batch rates "
+        f"include start-up and writing {fmt(out.stat().st_size / size / 1024, 1)} KiB per report. "
+        f"10^6 profiles on {cores} cores at this rate: {million / 60:.1f} min (extrapolated)."
+    )
+    return rows, million
+
+
+def cold_start_section() -> tuple[list[str], float]:
+    executable = shutil.which("bonecds") or "bonecds"
+    commands = {
+        "bonecds --help": [executable, "--help"],
+        "bonecds evaluate (sample)": [executable, "evaluate", str(SAMPLE), "--rules", str(RULES)],
+        "python -c 'import bonecds.cli'": [sys.executable, "-c", "import bonecds.cli"],
+        "python -c 'import typer'": [sys.executable, "-c", "import typer"],
+    }
+    rows = ["| command | median wall s (7 runs) |", "|---|---|"]
+    medians = {}
+    for label, command in commands.items():
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+        medians[label] = statistics.median(times)
+        rows.append(f"| `{label}` | {medians[label]:.3f} |")
+    return rows, max(medians["bonecds --help"], medians["bonecds evaluate (sample)"])
+
+
+def rss_section(pipes: Pipelines, total: int) -> tuple[list[str], float]:
+    """Resident memory across `total` evaluations in this process, after a warm-up."""
+    cohort = synthetic_cohort(2000, SEED + 2)
+    for profile in cohort:
+        pipes.evaluate(profile)
+    gc.collect()
+    process = psutil.Process()
+    start = process.memory_info().rss
+    samples = []
+    for index in range(total):
+        pipes.evaluate(cohort[index % len(cohort)])
+        if (index + 1) % (total // 5) == 0:
+            samples.append((process.memory_info().rss - start) / 2**20)
+    growth = samples[-1]
+    shape = ", ".join(f"{value:+.1f}" for value in samples)
+    rows = [
+        f"RSS growth over {fmt(total)} evaluations (after 2,000 warm-up): {growth:+.1f} MB "
+        f"(per fifth: {shape} MB); {growth * 100_000 / total:+.1f} MB per 100,000."
+    ]
+    return rows, growth * 100_000 / total
+
+
+def subset(knowledge: Knowledge, fraction: float) -> Knowledge:
+    rules = knowledge.knowledge.rules
+    kept = rules[: max(1, round(len(rules) * fraction))]
+    return compile_rules(dataclasses.replace(knowledge.knowledge, rules=kept))
+
+
+def rules_section(knowledge: Knowledge, size: int) -> list[str]:
+    profiles = synthetic_cohort(size, SEED + 3)
+    rows = [
+        "| rules (compiled) | bonecds matching median CPU µs | floor matching µs | ratio | "
+        "bonecds end to end µs |",
+        "|---|---|---|---|---|",
+    ]
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        part = subset(knowledge, fraction)
+        pipes = Pipelines(part)
+        facts = [pipes.facts(profile) for profile in profiles]
+        matching = interleaved({"engine": pipes.engine_match, "floor": pipes.floor_match}, facts)
+        lines = lines_of(profiles)
+        whole = interleaved({"engine": pipes.engine_line}, lines)["engine"]
+        engine, floor = matching["engine"].median(True), matching["floor"].median(True)
+        rows.append(
+            f"| {len(part.knowledge.rules)} ({len(part.rules)}) | {fmt(engine)} | "
+            f"{fmt(floor)} | {engine / floor:.1f}x | {fmt(whole.median(True))} |"
+        )
+    return rows
+
+
+def fields_section(pipes: Pipelines, size: int) -> list[str]:
+    rows = [
+        "| profile | known fields | rules fired | bonecds end to end median CPU µs | "
+        "bonecds matching µs | floor matching µs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for known, lesions in (
+        (0.1, None),
+        (0.4, None),
+        (0.7, None),
+        (1.0, None),
+        (0.7, 10),
+        (0.7, 100),
+        (0.7, 1000),
+    ):
+        profiles = synthetic_cohort(size, SEED + 4, known=known, lesions=lesions)
+        facts = [pipes.facts(profile) for profile in profiles]
+        fired = statistics.fmean(len(pipes.floor_match(f)) for f in facts)
+        fields = statistics.fmean(len(f.values) for f in facts)
+        whole = interleaved({"engine": pipes.engine_line}, lines_of(profiles))["engine"]
+        matching = interleaved({"engine": pipes.engine_match, "floor": pipes.floor_match}, facts)
+        label = f"known={known}" + (f", {lesions} lesion sites" if lesions is not None else "")
+        rows.append(
+            f"| {label} | {fields:.0f} | {fired:.1f} | {fmt(whole.median(True))} | "
+            f"{fmt(matching['engine'].median(True))} | {fmt(matching['floor'].median(True))} |"
+        )
+    return rows
+
+
+def targets(figures: dict[str, float]) -> list[str]:
+    checks = [
+        (
+            "evaluations/s per core, end to end",
+            f"{fmt(figures['rate'])} (CPU), {fmt(figures['rate_wall'])} (wall)",
+            ">= 2,500",
+            figures["rate"] >= 2500,
+        ),
+        (
+            "p99 latency, end to end",
+            f"{figures['p99'] / 1000:.2f} ms wall, {figures['p99_cpu'] / 1000:.2f} ms CPU",
+            "<= 1.5 ms",
+            figures["p99_cpu"] <= 1500,
+        ),
+        (
+            "bonecds / floor (median CPU)",
+            f"{figures['matching']:.1f}x matching, {figures['end_to_end']:.1f}x end to end",
+            "<= 12x",
+            figures["end_to_end"] <= 12,
+        ),
+        (
+            "10^6 profiles on all cores",
+            f"{figures['million'] / 60:.1f} min",
+            "<= 5 min",
+            figures["million"] <= 300,
+        ),
+        (
+            "CLI cold start (slowest of --help, evaluate)",
+            f"{figures['cold']:.2f} s",
+            "<= 0.4 s",
+            figures["cold"] <= 0.4,
+        ),
+        (
+            "RSS growth per 100,000 evaluations",
+            f"{figures['rss']:+.1f} MB",
+            "<= 5 MB",
+            figures["rss"] <= 5,
+        ),
+    ]
+    rows = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    rows += [
+        f"| {name} | {value} | {goal} | {'yes' if ok else 'no'} |"
+        for name, value, goal, ok in checks
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small cohorts (smoke test)")
+    parser.add_argument("--write", type=Path, help="write the figures into this Markdown file")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    where = machine()
+    knowledge = load_knowledge(RULES)
+    pipes = Pipelines(knowledge)
+    Floor(knowledge)  # compiled once before timing
+    report = [f"# Benchmark results ({'quick' if args.quick else 'full'} run)", ""]
+    report += [f"- {key}: {value}" for key, value in where.items()]
+    report += [
+        "",
+        f"Knowledge: {len(knowledge.knowledge.rules)} rules, {len(knowledge.rules)} "
+        f"compiled; synthetic cohorts seeded from {SEED}.",
+        "",
+    ]
+    latency, figures = latency_section(pipes, sizes.latency)
+    with tempfile.TemporaryDirectory() as directory:
+        throughput, figures["million"] = throughput_section(
+            knowledge, sizes.throughput, Path(directory)
+        )
+    cold, figures["cold"] = cold_start_section()
+    rss, figures["rss"] = rss_section(pipes, sizes.soak)
+    scaling = fmt(sizes.scaling)
+    sections = {
+        "Targets": targets(figures),
+        f"Latency per evaluation ({fmt(sizes.latency)} profiles, one process)": latency,
+        f"Throughput ({fmt(sizes.throughput)} profiles)": throughput,
+        "CLI cold start": cold,
+        "Memory": rss,
+        f"Latency as rules grow ({scaling} profiles)": rules_section(knowledge, sizes.scaling),
+        f"Latency as fields and lesions grow ({scaling} profiles)": fields_section(
+            pipes, sizes.scaling
+        ),
+    }
+    for title, rows in sections.items():
+        report += [f"## {title}", "", *rows, ""]
+    report.append(f"Load average at the end: {machine()['load']}.")
+    text = "\n".join(report) + "\n"
+    sys.stdout.write(text)
+    if args.write:
+        kept = ""
+        if args.write.exists() and END_MARKER in args.write.read_text():
+            kept = args.write.read_text().split(END_MARKER, 1)[1]
+        args.write.write_text(text + "\n" + END_MARKER + kept)
+
+
+if __name__ == "__main__":
+    main()

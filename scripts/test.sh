@@ -1,0 +1,16 @@
+#!/bin/sh
+# The project's one test command (README, .ci/run): lint, format, types, YAML, tests.
+# Run it with the project's virtual environment first on PATH.
+set -eu
+cd "$(dirname "$0")/.."
+echo "== ruff check";       ruff check src tests benchmarks
+echo "== ruff format";      ruff format --check src tests benchmarks
+echo "== mypy";             mypy
+echo "== yamllint";         yamllint -s rules patient_fixtures
+echo "== bonecds rules check"; bonecds rules check rules
+echo "== bonecds test (scenarios, golden snapshots, rule coverage)"
+bonecds test patient_fixtures --coverage --fail-under 100 > .scenario-report.txt || { cat .scenario-report.txt; exit 1; }
+tail -n 1 .scenario-report.txt
+echo "== pytest"
+# pytest exits 5 when it collects nothing; `set -e` turns that into a failure too.
+python -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,137 @@
+"""A YAML reader that remembers where every value came from and refuses duplicate keys.
+
+PyYAML silently keeps the last of two equal keys (yaml/pyyaml#165) and forgets positions once
+it has built Python values; both matter for a clinician-facing knowledge base, where an error
+must point at `file:line` and a duplicated threshold must never win silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+class YamlProblem(Exception):
+    """A YAML document that cannot be read: syntax, duplicate key, alias or non-string key."""
+
+    def __init__(self, code: str, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver: dates stay strings for pydantic to parse."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Plain Python data plus the 1-based (line, column) of every mapping key and item."""
+
+    data: Any
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: Path) -> tuple[int, int]:
+        """The position of `path`, or of its closest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(tuple(path[:end]))
+            if found:
+                return found
+        return (1, 1)
+
+
+def parse_yaml(text: str, allow_aliases: bool = False) -> YamlDocument:
+    """Parse one YAML document; raise YamlProblem with a position for anything suspicious."""
+    if not allow_aliases:
+        _refuse_aliases(text)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as error:
+        raise _syntax_problem(error) from None
+    finally:
+        loader.dispose()
+    positions: dict[Path, tuple[int, int]] = {}
+    if node is None:
+        return YamlDocument(None, positions)
+    builder = _Builder(loader, positions, allow_aliases)
+    return YamlDocument(builder.build(node, ()), positions)
+
+
+def _syntax_problem(error: yaml.YAMLError) -> YamlProblem:
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return YamlProblem("yaml-syntax", str(error), 1, 1)
+    mark: Any = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    message = str(error.problem or "invalid YAML")
+    if error.context and error.context_mark:
+        message += f" ({error.context} started at line {error.context_mark.line + 1})"
+    return YamlProblem("yaml-syntax", message, line, column)
+
+
+def _refuse_aliases(text: str) -> None:
+    """Aliases are refused where they are used, so the error points at the copy, not the anchor."""
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark: Any = event.start_mark
+                message = "YAML anchors and aliases are not allowed; write the value out"
+                raise YamlProblem("yaml-alias", message, mark.line + 1, mark.column + 1)
+    except yaml.YAMLError as error:
+        raise _syntax_problem(error) from None
+
+
+class _Builder:
+    def __init__(
+        self, loader: _Loader, positions: dict[Path, tuple[int, int]], allow_aliases: bool
+    ) -> None:
+        self.loader = loader
+        self.positions = positions
+        self.allow_aliases = allow_aliases
+        self.seen: set[int] = set()
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.positions.setdefault(path, _start(node))
+        if id(node) in self.seen and not self.allow_aliases:
+            line, column = _start(node)
+            raise YamlProblem(
+                "yaml-alias", "YAML anchors and aliases are not allowed", line, column
+            )
+        self.seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line, column = _start(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlProblem("yaml-alias", "YAML merge keys are not allowed", line, column)
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise YamlProblem("yaml-key", f"key {key!r} must be a string", line, column)
+            if key in result:
+                raise YamlProblem("duplicate-key", f"duplicate key '{key}'", line, column)
+            self.positions[(*path, key)] = (line, column)
+            result[key] = self.build(value_node, (*path, key))
+            self.positions[(*path, key)] = (line, column)
+        return result
+
+
+def _start(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)

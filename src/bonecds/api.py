@@ -1,0 +1,95 @@
+"""The whole job in two calls: load the knowledge base once, then evaluate profiles with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+from bonecds.compiler import CompiledKnowledge, compile_rules
+from bonecds.engine import run_engine
+from bonecds.errors import InputError
+from bonecds.explain import explain_fired
+from bonecds.explain import why_not as explain_why_not
+from bonecds.facts import ReferenceDefaults, to_facts
+from bonecds.loader import load_rules
+from bonecds.profile import PatientProfile, parse_profile
+from bonecds.ranking import rank
+from bonecds.report import Report, WhyNot
+
+__version__ = "0.1.0"
+ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
+
+Knowledge = CompiledKnowledge
+
+
+def default_rules_dir() -> Path:
+    """`$BONECDS_RULES`, else `./rules`, else the rules directory of this source checkout."""
+    configured = os.environ.get("BONECDS_RULES")
+    if configured:
+        return Path(configured)
+    local = Path("rules")
+    if (local / "settings.yaml").exists():
+        return local
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def load_knowledge(directory: Path | str | None = None) -> Knowledge:
+    """Load, check and compile a rules directory (RuleError lists every problem found).
+
+    >>> knowledge = load_knowledge("rules")  # doctest: +SKIP
+    """
+    return compile_rules(load_rules(directory if directory is not None else default_rules_dir()))
+
+
+def evaluate(
+    profile: PatientProfile | dict[str, Any],
+    knowledge: Knowledge,
+    as_of: dt.date,
+    *,
+    explain: bool = False,
+    language: str = "en",
+) -> Report:
+    """Evaluate one patient; the same profile, rules and date always give the same report.
+
+    >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
+    """
+    if not isinstance(profile, PatientProfile):
+        profile = parse_profile(profile)
+    defaults = knowledge.knowledge.defaults
+    facts = to_facts(profile, ReferenceDefaults(**defaults))
+    firings = run_engine(knowledge, facts)
+    report = rank(
+        firings,
+        knowledge.knowledge,
+        facts,
+        as_of=as_of.isoformat(),
+        patient_id=profile.patient_id,
+        engine_version=ENGINE_VERSION,
+        language=language,
+    )
+    if not explain:
+        return report
+    fired = [(item.rule, item.branch) for item in report.rules_fired]
+    explanations = explain_fired(fired, knowledge.knowledge, facts.values)
+    return report.model_copy(update={"explanations": explanations})
+
+
+def why_not(
+    profile: PatientProfile | dict[str, Any], knowledge: Knowledge, option: str, as_of: dt.date
+) -> WhyNot:
+    """Why `option` was or was not proposed: every rule that could have, condition by condition.
+
+    >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
+    """
+    if option not in knowledge.knowledge.vocabulary:
+        close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"'{option}' is not an option id{hint}")
+    if not isinstance(profile, PatientProfile):
+        profile = parse_profile(profile)
+    report = evaluate(profile, knowledge, as_of)
+    facts = to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    return explain_why_not(option, report, knowledge.knowledge, facts.values)

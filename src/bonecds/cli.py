@@ -1,0 +1,300 @@
+"""The `bonecds` command line: parse arguments, call the library, render, write once.
+
+Exit codes: 0 success; 2 invalid input (profile, rules, arguments), one line on stderr naming
+the field or file:line; 1 internal error. Output is written only after everything succeeded, so
+a failure never leaves partial output. No patient value is ever logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from bonecds.api import default_rules_dir, evaluate, load_knowledge, why_not
+from bonecds.catalogue import render_catalogue
+from bonecds.errors import InputError, InternalError, RuleError
+from bonecds.explain import describe
+from bonecds.loader import load_rules
+from bonecds.profile import PatientProfile
+from bonecds.regression import coverage, diff_knowledge, junit_xml, run_scenario, scenario_files
+from bonecds.render import FORMATS
+from bonecds.render.text import render_why_not
+from bonecds.scenarios import read_patient
+from bonecds.schema import dump, patient_schema, rule_file_schema
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,  # locals would include patient data
+    no_args_is_help=True,
+    help="Clinical decision support for bone metastasis and bone-tumour care. "
+    "Research prototype, not a medical device.",
+)
+rules_app = typer.Typer(no_args_is_help=True, help="Inspect and check the knowledge base.")
+app.add_typer(rules_app, name="rules")
+
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
+]
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    yaml = "yaml"
+    markdown = "markdown"
+
+
+class Language(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+class SchemaName(StrEnum):
+    patient = "patient"
+    rules = "rules"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(message.rstrip() + "\n")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """Translate library errors once, at the edge: one line on stderr, never a traceback."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except InputError as error:
+        _fail(f"error: {error}", 2)
+    except InternalError as error:
+        _fail(f"internal error: {error}. Please report it (no patient data was logged).", 1)
+    except Exception as error:  # a bug: still no traceback, no patient values
+        _fail(f"internal error ({error.__class__.__name__}). Please report it.", 1)
+
+
+def _parse_date(text: str | None) -> dt.date:
+    if text is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        _fail(f"error: --as-of '{text}' is not a date (use YYYY-MM-DD)", 2)
+
+
+def _read_patient(path: str, as_of: dt.date | None) -> tuple[PatientProfile, dt.date | None]:
+    if path == "-":
+        return read_patient(None, sys.stdin.read(), as_of)
+    return read_patient(Path(path), as_of=as_of)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    path: Annotated[
+        str, typer.Argument(help="Patient profile or scenario (YAML or JSON), or - for stdin.")
+    ],
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the conditions and values behind each output.")
+    ] = False,
+    lang: Annotated[
+        Language, typer.Option("--lang", help="Report language: en or zh.")
+    ] = Language.en,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default: today).")
+    ] = None,
+    why_not_option: Annotated[
+        str | None, typer.Option("--why-not", help="Explain why OPTION was or was not proposed.")
+    ] = None,
+    rules: RulesOption = None,
+) -> None:
+    """Evaluate one patient and print the ranked management options."""
+    with _errors_as_exit():
+        given = _parse_date(as_of) if as_of else None
+        profile, scenario_date = _read_patient(path, given)
+        date = given or scenario_date or _parse_date(None)
+        knowledge = load_knowledge(rules)
+        if why_not_option is not None:
+            answer = why_not(profile, knowledge, why_not_option, date)
+            text = answer.to_json() if output_format.value == "json" else render_why_not(answer)
+        else:
+            report = evaluate(profile, knowledge, date, explain=explain, language=lang.value)
+            text = FORMATS[output_format.value](report, explain)
+    sys.stdout.write(text)
+
+
+@app.command("test")
+def run_scenarios_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Scenario files or directories.")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    update: Annotated[bool, typer.Option("--update", help="Write golden snapshots.")] = False,
+    show_coverage: Annotated[
+        bool, typer.Option("--coverage", help="Report rule coverage.")
+    ] = False,
+    fail_under: Annotated[
+        float | None, typer.Option("--fail-under", help="Fail below this rule coverage (%).")
+    ] = None,
+    rules: RulesOption = None,
+) -> None:
+    """Run clinical scenarios: PASS/FAIL each with a readable diff; exit 1 on any failure."""
+    with _errors_as_exit():
+        knowledge = load_knowledge(rules)
+        files = scenario_files(paths or [Path("patient_fixtures")])
+        if not files:
+            _fail("error: no scenario files found", 2)
+        results = [run_scenario(f, knowledge, golden=True, update=update) for f in files]
+        lines = [result.describe() for result in results]
+        found = coverage(results, knowledge) if show_coverage or fail_under is not None else None
+        if found is not None:
+            lines.append(found.describe())
+        failed = sum(not result.passed for result in results)
+        lines.append(f"{len(results) - failed} passed, {failed} failed")
+        if junit is not None:
+            junit.write_text(junit_xml(results), encoding="utf-8")
+    sys.stdout.write("\n".join(lines) + "\n")
+    below = found is not None and fail_under is not None and found.percent < fail_under
+    if below:
+        sys.stderr.write(f"rule coverage {found.percent:.1f}% is below {fail_under}%\n")  # type: ignore[union-attr]
+    if failed or below:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff_command(
+    rules_a: Annotated[Path, typer.Argument(help="Rules directory before.")],
+    rules_b: Annotated[Path, typer.Argument(help="Rules directory after.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Scenarios (default: patient_fixtures).")
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when outputs change.")
+    ] = False,
+) -> None:
+    """Run the scenarios on two versions of the rules and list every output that changes."""
+    with _errors_as_exit():
+        files = scenario_files(paths or [Path("patient_fixtures")])
+        changes = diff_knowledge(files, load_knowledge(rules_a), load_knowledge(rules_b))
+        lines = []
+        for change in changes:
+            lines.append(f"{change.path}")
+            lines += [
+                f"  {line}" for line in change.lines if line not in ("--- before", "+++ after")
+            ]
+        lines.append(f"{len(changes)} of {len(files)} scenarios change")
+    sys.stdout.write("\n".join(lines) + "\n")
+    if exit_code and changes:
+        raise typer.Exit(1)
+
+
+@rules_app.command("check")
+def rules_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Rules directory (default: ./rules).")
+    ] = None,
+) -> None:
+    """Check every rule file; print every problem as file:line:column: error[code] message."""
+    try:
+        knowledge = load_knowledge(directory)
+    except RuleError as error:
+        lines = [str(diagnostic) for diagnostic in error.diagnostics]
+        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
+    if knowledge.knowledge.lint:
+        lines = [str(diagnostic) for diagnostic in knowledge.knowledge.lint]
+        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
+    with _errors_as_exit():
+        rule_count = len(knowledge.knowledge.rules)
+        sys.stdout.write(
+            f"ok: {rule_count} rules, {len(knowledge.rules)} compiled engine rules, "
+            f"knowledge {knowledge.knowledge.version}\n"
+        )
+
+
+@rules_app.command("list")
+def rules_list(rules: RulesOption = None) -> None:
+    """List the rules: id, catalogue entry, kind, status and title."""
+    with _errors_as_exit():
+        knowledge = load_rules(rules or default_rules_dir())
+        lines = [f"{r.id}\t{r.catalogue}\t{r.kind}\t{r.status}\t{r.title}" for r in knowledge.rules]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="Rule id.")], rules: RulesOption = None
+) -> None:
+    """Show one rule: conditions in plain words, effects, evidence and citations."""
+    with _errors_as_exit():
+        knowledge = load_rules(rules or default_rules_dir())
+        matches = [rule for rule in knowledge.rules if rule.id == rule_id]
+        if not matches:
+            _fail(f"error: no rule '{rule_id}'", 2)
+        rule = matches[0]
+        lines = [
+            f"{rule.id} ({rule.catalogue}, {rule.kind}, {rule.status}, v{rule.version})",
+            f"  {rule.title}",
+            f"  defined at {rule.file}:{rule.line}",
+            f"  when: {describe(rule.when)}",
+        ]
+        if rule.needs:
+            lines.append(f"  needs (conditional when unknown): {', '.join(rule.needs)}")
+        for branch in rule.branches:
+            head = f"  branch {branch.name}" if branch.name else "  effects"
+            cond = f" when {describe(branch.when)}" if branch.when else ""
+            lines.append(f"{head}{cond}:")
+            lines.extend(
+                f"    - {effect.model_dump(exclude_defaults=True)}" for effect in branch.effects
+            )
+        lines += [f"  rationale: {rule.rationale}", f"  evidence: {rule.evidence}", "  citations:"]
+        for citation in rule.citations:
+            source = knowledge.sources[citation.source]
+            lines.append(
+                f"    - {citation.source}: {source.title}"
+                + (f" ({citation.locator})" if citation.locator else "")
+            )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@rules_app.command("docs")
+def rules_docs(rules: RulesOption = None) -> None:
+    """Print the knowledge catalogue (Markdown): every rule in plain words, with citations."""
+    with _errors_as_exit():
+        text = render_catalogue(load_rules(rules or default_rules_dir()))
+    sys.stdout.write(text)
+
+
+@app.command("schema")
+def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or rules")]) -> None:
+    """Print a JSON Schema: the patient profile, or the rule-file format."""
+    builders: dict[str, Callable[[], dict[str, object]]] = {
+        "patient": patient_schema,
+        "rules": rule_file_schema,
+    }
+    sys.stdout.write(dump(builders[name.value]()))
+
+
+def _register_extensions() -> None:
+    """Commands that live beside their stage: `serve` (service.py) and `batch` (batch.py)."""
+    from bonecds import cli_batch, cli_serve
+
+    cli_serve.register(app, _errors_as_exit)
+    cli_batch.register(app, _errors_as_exit)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,190 @@
+"""Run a compiled ruleset over one patient's facts with durable_rules -> the rules that fired.
+
+durable_rules is fenced in here (and fed plain dicts by compiler.py). Its C engine does all the
+matching and forward chaining; this module drives it through the extension's own entry points
+(`durable_rules_engine`: create_ruleset, assert_fact, start_action_for_state,
+complete_and_start_action, delete_state), the calls that durable.engine.Host makes, without the
+Host's per-action Python machinery (a closure object, the matched facts parsed from JSON and the
+state written back per action), which cost more than the matching itself. The usage follows the
+measured safe pattern of shared/durable-rules-notes.md:
+- no Host, hence no background dispatcher: actions are taken only inside `run_engine`, by the
+  caller (the dispatcher races with the caller and can lose actions: notes §4, §10);
+- facts, never events (an event is consumed by the first rule that matches: §2), asserted one
+  at a time (batch calls drop actions: §6);
+- one short-lived session (sid) per evaluation, deleted in `finally` (1,025 live states crash
+  the process: §3), never named after a patient (sids collide by 32-bit hash: §8);
+- engine errors are raised as InternalError, never swallowed (§5);
+- one lock around the C calls: they are not thread-safe, and threads gain nothing (§4);
+- a sentinel rule that matches every patient fact, so a session state always exists: measured
+  here, deleting the state of a fact that matched no rule at all segfaults the process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import durable_rules_engine as durable
+
+from bonecds.compiler import CompiledKnowledge, fact_key, list_key
+from bonecds.errors import InternalError
+from bonecds.facts import FIELDS, Facts
+
+# durable_rules_engine.assert_fact's outcome codes (durable rules.h; durable.engine reads them
+# the same way): the fact matched nothing, or an identical fact is already in the session.
+_NOT_HANDLED, _OBSERVED = 1, 2
+_SENTINEL = "session"
+_RULE_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True, order=True)
+class Firing:
+    """One rule branch that fired for this patient, and the needed fields it assumed unknown."""
+
+    order: tuple[int, int]
+    rule_id: str
+    branch: str
+    assumes: tuple[str, ...]
+    tolerant: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Action:
+    """What a durable_rules rule does when it fires: record the firing, assert its facts
+    (kept as JSON text without the closing brace, so only the sid is appended per patient)."""
+
+    firing: Firing
+    produces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    handle: int
+    actions: dict[str, _Action]
+    fact_keys: frozenset[str]
+
+
+_lock = threading.Lock()
+_registered: dict[str, _Registered] = {}
+_session_ids = itertools.count()
+
+
+def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
+    """Assert the patient, then each phase marker; return the firings in rule order."""
+    with _lock:
+        ruleset = _ensure_registered(compiled)
+        sid = f"e{next(_session_ids)}"
+        fired: list[Firing] = []
+        patient = {
+            key: value
+            for key, value in encode_facts(facts.values).items()
+            if key in ruleset.fact_keys
+        }
+        try:
+            _assert(ruleset, _dumps({"t": "p", **patient, "sid": sid}), sid, fired)
+            for stratum in range(1, compiled.max_stratum + 1):
+                _assert(ruleset, _dumps({"t": "ph", "n": stratum, "sid": sid}), sid, fired)
+            return sorted(set(fired))
+        except (durable.error, MemoryError) as error:
+            raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
+        finally:
+            _delete_state(ruleset.handle, sid)
+
+
+def encode_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat fact keys for durable_rules; a list becomes one flag per allowed value (its
+    length is the separate `<list>.count` field)."""
+    fact: dict[str, Any] = {}
+    for path, value in values.items():
+        spec = FIELDS.get(path)
+        if spec is not None and spec.type.endswith("-list"):
+            for member in spec.values:
+                fact[list_key(path, member)] = member in value
+        elif spec is not None:
+            fact[fact_key(path)] = value
+    return fact
+
+
+def _dumps(fact: dict[str, Any]) -> str:
+    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+
+
+def _assert(ruleset: _Registered, fact: str, sid: str, fired: list[Firing]) -> None:
+    """Assert one fact and take every action it makes ready, as durable.engine.Host does:
+    each action may assert facts that make further actions ready (forward chaining)."""
+    outcome, state = durable.assert_fact(ruleset.handle, fact)
+    if outcome == _NOT_HANDLED:
+        return  # no rule matched this fact: a normal outcome (notes §11)
+    started = durable.start_action_for_state(ruleset.handle, state)
+    messages = started[1] if started else None
+    while messages:
+        action = ruleset.actions.get(_rule_name(messages))
+        if action is not None:  # None: the sentinel, which does nothing
+            fired.append(action.firing)
+            for produced in action.produces:
+                durable.assert_fact(ruleset.handle, f'{produced},"sid":"{sid}"}}')
+        messages = durable.complete_and_start_action(ruleset.handle, state)
+
+
+def _rule_name(messages: str) -> str:
+    """The fired rule's name, the first key of the action's JSON ({"r12": {...}}), read without
+    parsing the matched facts (compiled rule names are plain words: _ensure_registered)."""
+    return messages[2 : messages.index('"', 2)]
+
+
+def _delete_state(handle: int, sid: str) -> None:
+    try:
+        durable.delete_state(handle, sid)
+    except Exception as error:  # pragma: no cover - only after an engine failure
+        raise InternalError(
+            f"could not release engine state ({error.__class__.__name__})"
+        ) from None
+
+
+def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
+    """Create the ruleset once per process; rulesets are never unregistered (notes §10)."""
+    known = _registered.get(compiled.ruleset_name)
+    if known is not None:
+        return known
+    definition = {rule.name: rule.pattern for rule in compiled.rules}
+    definition[_SENTINEL] = {"all": [{"p": {"t": "p"}}]}
+    if not all(_RULE_NAME.fullmatch(name) for name in definition):
+        raise InternalError("compiled rule names must be plain words")
+    try:
+        handle = durable.create_ruleset(compiled.ruleset_name, _dumps(definition))
+    except Exception as error:
+        raise InternalError(f"rules engine refused the ruleset ({error})") from None
+    actions = {
+        rule.name: _Action(
+            Firing(rule.order, rule.rule_id, rule.branch, rule.assumes, rule.tolerant),
+            tuple(_dumps(dict(fact))[:-1] for fact in rule.produces),
+        )
+        for rule in compiled.rules
+    }
+    ruleset = _Registered(handle, actions, _referenced_keys(definition))
+    _registered[compiled.ruleset_name] = ruleset
+    return ruleset
+
+
+def _referenced_keys(definition: dict[str, Any]) -> frozenset[str]:
+    """Every word the ruleset mentions: a patient fact key no pattern mentions cannot change
+    any match, so it is left out of the fact (less JSON for the engine to parse and copy)."""
+    words: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            words.update(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            words.add(node)
+
+    walk(definition)
+    return frozenset(words)

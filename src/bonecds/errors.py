@@ -1,0 +1,69 @@
+"""The one error family of bonecds.
+
+    BonecdsError
+    ├── InputError         the user can fix it; the CLI exits 2 and prints nothing on stdout
+    │   ├── ProfileError   a patient profile is invalid; names the field path (and file:line)
+    │   └── RuleError      the knowledge base is invalid; carries every Diagnostic found
+    └── InternalError      a bug or an engine failure; never carries patient values
+
+Messages never contain patient values: they name fields, files, lines and rule ids only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a rule file, printed the way compilers do so editors can jump to it."""
+
+    code: str
+    message: str
+    file: str
+    line: int = 0
+    column: int = 0
+    rule_id: str = ""
+    hint: str = ""
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        text = f"{where}: {self.severity}[{self.code}] {self.message}"
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+class BonecdsError(Exception):
+    """Base of every error bonecds raises on purpose."""
+
+
+class InputError(BonecdsError):
+    """Bad input the user can correct."""
+
+
+class ProfileError(InputError):
+    """An invalid patient profile. `problems` holds one line per bad field, naming its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        first = problems[0] if problems else "invalid patient profile"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class RuleError(InputError):
+    """An invalid knowledge base. `diagnostics` lists every problem found in one pass."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        first = str(diagnostics[0]) if diagnostics else "invalid knowledge base"
+        more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class InternalError(BonecdsError):
+    """A bug or an engine failure. Please report it; it never includes patient data."""

@@ -1,0 +1,216 @@
+"""Profile -> one flat fact for the engine, plus the derived values computed once.
+
+The fact is a flat dict keyed by field path (`labs.scr_mg_dl`, `derived.crcl_ml_min`); an
+unknown value is simply absent, so the rules can tell unknown from false. Laboratory quantities
+are converted to one canonical unit, named in the key. Derived values (corrected calcium,
+Cockcroft-Gault creatinine clearance, the effective calcium reference range) are computed here,
+once, and kept with their inputs so the report can show how each was obtained.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
+
+FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field the rules may name: its type, allowed values, and the profile input behind it."""
+
+    path: str
+    type: FieldType
+    values: tuple[str, ...] = ()
+    input_path: str = ""
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceDefaults:
+    """Calcium reference limits used when the laboratory gives none (knowledge-base settings)."""
+
+    calcium_lln_mg_dl: float
+    calcium_uln_mg_dl: float
+
+
+@dataclass(frozen=True)
+class DerivedValue:
+    """A value bonecds computed, with the method and the inputs it used."""
+
+    field: str
+    value: float
+    unit: str
+    method: str
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The flat fact the engine matches, and how each derived value was obtained."""
+
+    values: dict[str, Any]
+    derived: tuple[DerivedValue, ...]
+
+
+_QUANTITY_FIELDS = {
+    "labs.scr": ("creatinine", "labs.scr_mg_dl"),
+    "labs.calcium_total": ("calcium", "labs.calcium_total_mg_dl"),
+    "labs.calcium_ionised": ("calcium", "labs.calcium_ionised_mg_dl"),
+    "labs.albumin": ("albumin", "labs.albumin_g_dl"),
+    "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
+    "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
+    "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
+}
+
+_DERIVED_FIELDS = (
+    FieldSpec("derived.crcl_ml_min", "number", input_path="labs.crcl_ml_min", unit="mL/min"),
+    FieldSpec("derived.crcl_source", "enum", ("measured", "computed"), "labs.crcl_ml_min"),
+    FieldSpec("derived.corrected_calcium_mg_dl", "number", input_path="labs.albumin", unit="mg/dL"),
+    FieldSpec("derived.calcium_lln_mg_dl", "number", input_path="labs.calcium_lln", unit="mg/dL"),
+    FieldSpec("derived.calcium_uln_mg_dl", "number", input_path="labs.calcium_uln", unit="mg/dL"),
+    FieldSpec("derived.calcium_reference_default", "bool", input_path="labs.calcium_lln"),
+)
+
+
+def _field_specs(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
+    specs: list[FieldSpec] = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        kind = _unwrap(info.annotation)
+        if path in _QUANTITY_FIELDS:
+            analyte, fact_path = _QUANTITY_FIELDS[path]
+            unit = next(iter(ANALYTE_UNITS[analyte]))
+            specs.append(FieldSpec(fact_path, "number", input_path=path, unit=unit))
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            specs.extend(_field_specs(kind, f"{path}."))
+        elif path != "patient_id":
+            spec = _leaf_spec(path, kind)
+            specs.append(spec)
+            if spec.type.endswith("-list"):
+                specs.append(FieldSpec(f"{path}.count", "number", input_path=path))
+    return specs
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional and Annotated wrappers down to the value type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
+def _leaf_spec(path: str, kind: Any) -> FieldSpec:
+    if typing.get_origin(kind) is list:
+        item = _unwrap(typing.get_args(kind)[0])
+        if typing.get_origin(item) is Literal:
+            return FieldSpec(path, "enum-list", tuple(typing.get_args(item)), path)
+        return FieldSpec(path, "text-list", input_path=path)
+    if typing.get_origin(kind) is Literal:
+        return FieldSpec(path, "enum", tuple(typing.get_args(kind)), path)
+    if kind is bool:
+        return FieldSpec(path, "bool", input_path=path)
+    if kind in (int, float):
+        return FieldSpec(path, "number", input_path=path)
+    return FieldSpec(path, "text", input_path=path)
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.path: spec for spec in [*_field_specs(PatientProfile), *_DERIVED_FIELDS]
+}
+
+
+def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
+    """Flatten a profile into the engine's fact and compute the derived values once."""
+    values = _flatten(profile)
+    derived = [
+        *_creatinine_clearance(values),
+        *_corrected_calcium(values),
+        *_calcium_reference(values, defaults),
+    ]
+    for item in derived:
+        values[item.field] = item.value
+    if "derived.crcl_ml_min" in values:
+        measured = "labs.crcl_ml_min" in values
+        values["derived.crcl_source"] = "measured" if measured else "computed"
+    values["derived.calcium_reference_default"] = "labs.calcium_lln_mg_dl" not in values
+    return Facts(values, tuple(derived))
+
+
+def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if value is None or path == "patient_id":
+            continue
+        if isinstance(value, Quantity):
+            analyte, fact_path = _QUANTITY_FIELDS[path]
+            factor = ANALYTE_UNITS[analyte][value.unit]
+            values[fact_path] = round(value.value * factor, 2)
+        elif isinstance(value, BaseModel):
+            values.update(_flatten(value, f"{path}."))
+        elif isinstance(value, list):
+            values[path] = list(value)
+            values[f"{path}.count"] = len(value)
+        else:
+            values[path] = value
+    return values
+
+
+def _creatinine_clearance(values: dict[str, Any]) -> list[DerivedValue]:
+    if "labs.crcl_ml_min" in values:
+        measured = values["labs.crcl_ml_min"]
+        inputs = {"labs.crcl_ml_min": measured}
+        return [DerivedValue("derived.crcl_ml_min", measured, "mL/min", "as reported", inputs)]
+    needed = ("age_years", "weight_kg", "labs.scr_mg_dl", "sex")
+    if any(name not in values for name in needed) or values["labs.scr_mg_dl"] <= 0:
+        return []
+    age, weight, scr, sex = (values[name] for name in needed)
+    # Cockcroft & Gault, Nephron 1976: the formula the zoledronic-acid label bands use.
+    crcl = (140 - age) * weight / (72 * scr) * (0.85 if sex == "female" else 1.0)
+    method = "computed (Cockcroft-Gault: (140 - age) x weight / (72 x SCr), x 0.85 if female)"
+    inputs = {name: values[name] for name in needed}
+    return [DerivedValue("derived.crcl_ml_min", round(max(crcl, 0.0), 2), "mL/min", method, inputs)]
+
+
+def _corrected_calcium(values: dict[str, Any]) -> list[DerivedValue]:
+    if "labs.calcium_total_mg_dl" not in values or "labs.albumin_g_dl" not in values:
+        return []
+    total, albumin = values["labs.calcium_total_mg_dl"], values["labs.albumin_g_dl"]
+    # Payne 1973, in the mg/dL form; SI inputs were converted first so one path gives one answer.
+    corrected = round(total + 0.8 * (4.0 - albumin), 2)
+    method = "albumin-corrected (Payne: Ca + 0.8 x (4.0 - albumin g/dL))"
+    inputs = {"labs.calcium_total_mg_dl": total, "labs.albumin_g_dl": albumin}
+    return [DerivedValue("derived.corrected_calcium_mg_dl", corrected, "mg/dL", method, inputs)]
+
+
+def _calcium_reference(values: dict[str, Any], defaults: ReferenceDefaults) -> list[DerivedValue]:
+    derived = []
+    for bound, default in (
+        ("lln", defaults.calcium_lln_mg_dl),
+        ("uln", defaults.calcium_uln_mg_dl),
+    ):
+        lab_key = f"labs.calcium_{bound}_mg_dl"
+        if lab_key in values:
+            value, method, inputs = (
+                values[lab_key],
+                "reporting laboratory",
+                {lab_key: values[lab_key]},
+            )
+        else:
+            value, method, inputs = default, "default (laboratory range not supplied)", {}
+        derived.append(
+            DerivedValue(f"derived.calcium_{bound}_mg_dl", value, "mg/dL", method, inputs)
+        )
+    return derived

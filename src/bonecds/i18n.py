@@ -1,0 +1,181 @@
+"""Report texts in the reader's language: English by default, Chinese with `--lang zh`.
+
+One of the two source reviews is Chinese, and so are many of its readers. Rule texts come from
+each rule's `translations`, labels from `label_zh` in the vocabulary; `bonecds rules check`
+refuses a knowledge base where a clinician-facing text has no translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bonecds.rules import (
+    Caution,
+    Context,
+    Contraindicate,
+    KnowledgeBase,
+    Note,
+    Request,
+    Rule,
+    Translation,
+)
+
+LANGUAGES = ("en", "zh")
+
+DISCLAIMERS = {
+    "en": (
+        "Research prototype for clinical decision support; not a medical device and not clinical "
+        "advice. Every output must be checked by a qualified clinician against the cited sources "
+        "and the whole clinical picture."
+    ),
+    "zh": (
+        "临床决策支持研究原型；不是医疗器械，也不构成临床建议。所有输出都必须由合格的临床医生"
+        "对照所引用的来源并结合完整的临床情况进行核对。"
+    ),
+}
+
+WORDS = {
+    "en": {"patient": "Patient", "unknown": "Unknown", "needed": "needed to decide"},
+    "zh": {"patient": "患者", "unknown": "未知", "needed": "决策所需"},
+}
+
+
+HEADINGS = {
+    "en": {
+        "report": "bonecds report",
+        "patient": "patient",
+        "unnamed": "unnamed patient",
+        "as_of": "as of",
+        "knowledge": "knowledge",
+        "notice": "NOTICE",
+        "ranked": "Emergencies and management options, ranked",
+        "contraindicated": "Contraindicated (kept visible, with the reason)",
+        "cautions": "Cautions",
+        "requests": "Data still needed to decide",
+        "context": "Systemic-therapy context",
+        "notes": "Notes",
+        "derived": "Values bonecds computed",
+        "emergency": "EMERGENCY",
+        "none": "no bone-directed option proposed",
+        "conditional": "conditional on",
+        "decided": "decided",
+        "urgent": "URGENT",
+    },
+    "zh": {
+        "report": "bonecds 报告",
+        "patient": "患者",
+        "unnamed": "未命名患者",
+        "as_of": "评估日期",
+        "knowledge": "知识库",
+        "notice": "声明",
+        "ranked": "急症与处理方案（按优先级排序）",
+        "contraindicated": "禁忌（保留显示并附原因）",
+        "cautions": "注意事项",
+        "requests": "决策仍需的数据",
+        "context": "全身治疗背景",
+        "notes": "备注",
+        "derived": "bonecds 计算的数值",
+        "emergency": "急症",
+        "none": "未提出针对骨的处理方案",
+        "conditional": "待定，取决于",
+        "decided": "已确定",
+        "urgent": "紧急",
+    },
+}
+
+
+def heading(report_language: str, key: str) -> str:
+    return HEADINGS.get(report_language, HEADINGS["en"])[key]
+
+
+class Texts:
+    """Picks each clinician-facing text of the report in one language."""
+
+    def __init__(self, knowledge: KnowledgeBase, language: str = "en") -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language '{language}'")
+        self.knowledge = knowledge
+        self.language = language
+        self.disclaimer = DISCLAIMERS[language]
+        self.words = WORDS[language]
+
+    def _translation(self, rule: Rule) -> Translation | None:
+        return rule.translations.get(self.language) if self.language != "en" else None
+
+    def label(self, item_id: str) -> str:
+        item = self.knowledge.vocabulary.get(item_id)
+        if item is None:
+            return item_id
+        return item.label_zh if self.language == "zh" and item.label_zh else item.label
+
+    def title(self, rule: Rule) -> str:
+        translation = self._translation(rule)
+        return translation.title if translation else rule.title
+
+    def rationale(self, rule: Rule) -> str:
+        translation = self._translation(rule)
+        return translation.rationale if translation else rule.rationale
+
+    def caution(self, rule: Rule, effect: Caution, branch: str = "") -> str:
+        return self._keyed(rule, "cautions", effect.caution, branch, effect.text)
+
+    def reason(self, rule: Rule, effect: Contraindicate, option: str, branch: str = "") -> str:
+        return self._keyed(rule, "reasons", option, branch, effect.reason)
+
+    def request(self, rule: Rule, effect: Request, field: str, branch: str = "") -> str:
+        return self._keyed(rule, "requests", field, branch, effect.reason)
+
+    def context(self, rule: Rule, effect: Context, branch: str = "") -> str:
+        return self._keyed(rule, "context", effect.context, branch, effect.text)
+
+    def adjustment(self, rule: Rule, option: str, reason: str, branch: str = "") -> str:
+        return self._keyed(rule, "adjustments", option, branch, reason)
+
+    def _keyed(self, rule: Rule, group: str, key: str, branch: str, english: str) -> str:
+        """A branch-specific text (`<branch>/<key>`) wins over the rule-wide one (`<key>`)."""
+        translation = self._translation(rule)
+        if translation is None:
+            return english
+        texts: dict[str, str] = getattr(translation, group)
+        return texts.get(f"{branch}/{key}", texts.get(key, english))
+
+    def note(self, rule: Rule, effect: Note) -> str:
+        translation = self._translation(rule)
+        if translation is None:
+            return effect.note
+        notes = [e for b in rule.branches for e in b.effects if isinstance(e, Note)]
+        index = next(i for i, candidate in enumerate(notes) if candidate is effect)
+        return translation.notes[index] if index < len(translation.notes) else effect.note
+
+
+def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
+    """What a rule's translation lacks: each clinician-facing text without its translation
+    (rule-wide `<key>` or branch-specific `<branch>/<key>`)."""
+    translation = rule.translations.get(language)
+    if translation is None:
+        return [f"translations.{language}"]
+    missing: list[str] = []
+    for branch in rule.branches:
+        for group, key in _translatable(branch.effects):
+            texts: dict[str, str] = getattr(translation, group)
+            if key not in texts and f"{branch.name}/{key}" not in texts:
+                missing.append(f"{group}.{key}")
+    notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
+    if len(translation.notes) < notes:
+        missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")
+    return list(dict.fromkeys(missing))
+
+
+def _translatable(effects: Iterable[Any]) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for effect in effects:
+        if isinstance(effect, Caution):
+            keys.append(("cautions", effect.caution))
+        elif isinstance(effect, Contraindicate):
+            keys += [("reasons", option) for option in effect.contraindicate]
+        elif isinstance(effect, Request):
+            keys += [("requests", field) for field in effect.request]
+        elif isinstance(effect, Context):
+            keys.append(("context", effect.context))
+    return keys

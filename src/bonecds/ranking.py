@@ -1,0 +1,427 @@
+"""Firings -> the Report: emergencies first, options by score, the rest beside them.
+
+Ordering is fixed by the catalogue (§0.2): emergencies before options, then score (highest
+first), ties broken by option id. An option any rule contraindicates leaves the ranked list and
+is shown apart with every reason. An option whose deciding data are missing stays ranked and
+lists the fields it is conditional on; each such field also appears as a data request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bonecds.engine import Firing
+from bonecds.facts import FIELDS, Facts
+from bonecds.i18n import Texts
+from bonecds.report import (
+    CautionOut,
+    CitationOut,
+    ContextItem,
+    Contraindicated,
+    DataRequest,
+    DerivedOut,
+    Dose,
+    FiredRule,
+    NoteOut,
+    PatientValue,
+    RankedItem,
+    Reason,
+    Report,
+    Schedule,
+)
+from bonecds.rules import (
+    Adjust,
+    Branch,
+    Caution,
+    Context,
+    Contraindicate,
+    KnowledgeBase,
+    Note,
+    Propose,
+    Request,
+    Rule,
+    condition_fields,
+)
+
+
+@dataclass
+class _Hit:
+    """One firing with everything the report needs to show about it."""
+
+    rule: Rule
+    branch: Branch
+    missing: list[str]
+    values: list[PatientValue]
+    citations: list[CitationOut]
+
+
+@dataclass
+class _Option:
+    id: str
+    kind: str = "option"
+    score: int = -1
+    purpose: str = ""
+    strength: str = ""
+    evidence: list[str] = field(default_factory=list)
+    rationale: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    citations: list[CitationOut] = field(default_factory=list)
+    values: list[PatientValue] = field(default_factory=list)
+    conditional: list[str] = field(default_factory=list)
+    dose: Dose | None = None
+    dose_adjusted: bool = False
+    schedule: Schedule | None = None
+    score_note: str = ""
+
+
+@dataclass
+class _Collected:
+    options: dict[str, _Option] = field(default_factory=dict)
+    contraindicated: dict[str, list[Reason]] = field(default_factory=dict)
+    cautions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    context: dict[str, ContextItem] = field(default_factory=dict)
+    notes: list[NoteOut] = field(default_factory=list)
+    adjustments: list[tuple[Adjust, _Hit]] = field(default_factory=list)
+    texts: Texts | None = None
+
+    @property
+    def words(self) -> Texts:
+        assert self.texts is not None
+        return self.texts
+
+
+def rank(
+    firings: list[Firing],
+    knowledge: KnowledgeBase,
+    facts: Facts,
+    *,
+    as_of: str,
+    patient_id: str | None,
+    engine_version: str,
+    language: str = "en",
+) -> Report:
+    """Build the report from what fired, its texts in `language` (en or zh)."""
+    collected = _Collected(texts=Texts(knowledge, language))
+    hits = _hits(firings, knowledge, facts)
+    for hit in hits:
+        for effect in hit.branch.effects:
+            _collect(collected, effect, hit)
+        _request_missing(collected, hit)
+    for adjust, hit in collected.adjustments:
+        _apply_adjustment(collected, adjust, hit)
+    return Report(
+        disclaimer=collected.words.disclaimer,
+        language=language,
+        as_of=as_of,
+        knowledge_version=knowledge.version,
+        engine_version=engine_version,
+        patient_id=patient_id,
+        ranked=_ranked(collected, knowledge),
+        contraindicated=_contraindicated(collected),
+        cautions=_cautions(collected),
+        data_requests=_requests(collected),
+        context=sorted(collected.context.values(), key=lambda item: item.id),
+        notes=collected.notes,
+        derived=[DerivedOut(**vars(item)) for item in facts.derived],
+        rules_fired=[
+            FiredRule(rule=hit.rule.id, branch=hit.branch.name, conditional_on=hit.missing)
+            for hit in hits
+        ],
+    )
+
+
+def _hits(firings: list[Firing], knowledge: KnowledgeBase, facts: Facts) -> list[_Hit]:
+    """One hit per rule branch. It is conditional only if every way it fired assumed a
+    needed value unknown; then it is conditional on the values the leanest ways assumed."""
+    grouped: dict[tuple[int, int], list[list[str]]] = {}
+    for firing in firings:
+        assumed = [*firing.assumes, *(f for f in firing.tolerant if f not in facts.values)]
+        grouped.setdefault(firing.order, []).append(assumed)
+    hits = []
+    for order, ways in sorted(grouped.items()):
+        missing = [field for way in _minimal(ways) for field in way]
+        hits.append(_hit(knowledge.rules[order[0]], order[1], missing, knowledge, facts))
+    return hits
+
+
+def _minimal(ways: list[list[str]]) -> list[list[str]]:
+    """Drop every way of firing that assumes more unknowns than another way that fired: a
+    value that another alternative made unnecessary is not asked for."""
+    sets = [set(way) for way in ways]
+    return [way for way, own in zip(ways, sets, strict=True) if not any(o < own for o in sets)]
+
+
+def _hit(
+    rule: Rule, branch_index: int, missing: list[str], knowledge: KnowledgeBase, facts: Facts
+) -> _Hit:
+    branch = rule.branches[branch_index]
+    needs = list(dict.fromkeys((*rule.needs, *branch.needs)))
+    missing = [_input_path(name) for name in missing]
+    read = [*condition_fields(rule.when), *condition_fields(branch.when), *needs]
+    values = [_patient_value(name, facts) for name in dict.fromkeys(read)]
+    citations = [
+        CitationOut(source=c.source, title=knowledge.sources[c.source].title, locator=c.locator)
+        for c in rule.citations
+    ]
+    return _Hit(rule, branch, list(dict.fromkeys(missing)), values, citations)
+
+
+def _input_path(name: str) -> str:
+    spec = FIELDS.get(name)
+    return spec.input_path if spec is not None and spec.input_path else name
+
+
+def _patient_value(name: str, facts: Facts) -> PatientValue:
+    spec = FIELDS[name]
+    return PatientValue(field=name, value=facts.values.get(name), unit=spec.unit)
+
+
+def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:
+    if isinstance(effect, Propose):
+        _propose(collected, effect, hit)
+    elif isinstance(effect, Contraindicate):
+        for option in effect.contraindicate:
+            text = collected.words.reason(hit.rule, effect, option, hit.branch.name)
+            reason = Reason(
+                rule=hit.rule.id, text=text, patient_values=hit.values, citations=hit.citations
+            )
+            collected.contraindicated.setdefault(option, []).append(reason)
+    elif isinstance(effect, Caution):
+        _caution(collected, effect, hit)
+    elif isinstance(effect, Request):
+        for name in effect.request:
+            why = collected.words.request(hit.rule, effect, name, hit.branch.name)
+            _add_request(collected, _input_path(name), why, effect.gates, hit, effect.urgent)
+    elif isinstance(effect, Note):
+        collected.notes.append(
+            NoteOut(
+                text=collected.words.note(hit.rule, effect),
+                applies_to=effect.applies_to,
+                rules=[hit.rule.id],
+                citations=hit.citations,
+            )
+        )
+    elif isinstance(effect, Context):
+        collected.context[effect.context] = ContextItem(
+            id=effect.context,
+            label=collected.words.context(hit.rule, effect, hit.branch.name),
+            rationale=_rationale(collected.words, hit),
+            rules=[hit.rule.id],
+            citations=hit.citations,
+        )
+    elif isinstance(effect, Adjust):
+        collected.adjustments.append((effect, hit))
+
+
+def _propose(collected: _Collected, effect: Propose, hit: _Hit) -> None:
+    option = collected.options.setdefault(effect.propose, _Option(effect.propose))
+    if effect.kind == "emergency":
+        option.kind = "emergency"
+    if effect.score > option.score:
+        option.score, option.purpose, option.strength = (
+            effect.score,
+            effect.purpose,
+            effect.strength,
+        )
+    option.evidence.append(hit.rule.evidence)
+    option.rationale.append(_rationale(collected.words, hit, effect.text))
+    option.rules.append(hit.rule.id)
+    option.citations.extend(hit.citations)
+    option.values.extend(hit.values)
+    option.conditional.extend(hit.missing)
+    if effect.dose is not None and option.dose is None:
+        option.dose = Dose(**effect.dose.model_dump(), rules=[hit.rule.id])
+    if effect.schedule is not None and option.schedule is None:
+        option.schedule = Schedule(**effect.schedule.model_dump(), rules=[hit.rule.id])
+
+
+def _caution(collected: _Collected, effect: Caution, hit: _Hit) -> None:
+    entry = collected.cautions.setdefault(
+        effect.caution,
+        {"texts": [], "applies_to": [], "rules": [], "citations": [], "values": []},
+    )
+    entry["texts"].append(collected.words.caution(hit.rule, effect, hit.branch.name))
+    entry["applies_to"].extend(effect.applies_to)
+    entry["rules"].append(hit.rule.id)
+    entry["citations"].extend(hit.citations)
+    entry["values"].extend(hit.values)
+
+
+def _add_request(
+    collected: _Collected,
+    name: str,
+    reason: str,
+    gates: Iterable[str],
+    hit: _Hit,
+    urgent: bool = False,
+) -> None:
+    entry = collected.requests.setdefault(
+        name, {"reasons": [], "gates": [], "rules": [], "urgent": False}
+    )
+    entry["reasons"].append(reason)
+    entry["gates"].extend(gates)
+    entry["rules"].append(hit.rule.id)
+    entry["urgent"] = entry["urgent"] or urgent
+
+
+def _request_missing(collected: _Collected, hit: _Hit) -> None:
+    """A rule that fired without a value it needs asks for it, naming what it gates."""
+    gates = [e.propose for e in hit.branch.effects if isinstance(e, Propose)]
+    for name in hit.missing:
+        reason = f"{collected.words.words['needed']}: {collected.words.title(hit.rule)}"
+        _add_request(collected, name, reason, gates, hit)
+
+
+def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
+    option = collected.options.get(adjust.adjust)
+    if option is None:
+        return
+    if adjust.score is not None and (not option.score_note or adjust.score < option.score):
+        option.score = adjust.score
+        reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
+        option.score_note = f"{adjust.score} ({hit.rule.id}): {reason}"
+    if adjust.dose is not None:
+        option.dose = _adjusted_dose(option, Dose(**adjust.dose.model_dump(), rules=[hit.rule.id]))
+    if adjust.schedule is not None:
+        option.schedule = Schedule(**adjust.schedule.model_dump(), rules=[hit.rule.id])
+    option.rules.append(hit.rule.id)
+    reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
+    option.rationale.append(_rationale(collected.words, hit, reason))
+    option.citations.extend(hit.citations)
+    option.values.extend(hit.values)
+    option.conditional.extend(hit.missing)
+
+
+def _adjusted_dose(option: _Option, new: Dose) -> Dose:
+    """Two rules adjusting one dose differently is a knowledge-base conflict: show the lower
+    amount, name both rules, and say so, rather than letting rule order decide silently."""
+    current = option.dose if option.dose_adjusted else None
+    option.dose_adjusted = True
+    if current is None or current.amount == new.amount:
+        return (
+            new
+            if current is None
+            else current.model_copy(update={"rules": [*current.rules, *new.rules]})
+        )
+    low, high = sorted((current, new), key=lambda d: (d.amount is None, d.amount or 0.0))
+    text = (
+        f"{low.text} (conflicting dose rules: {high.amount} {high.unit} also proposed; lower shown)"
+    )
+    return low.model_copy(update={"text": text, "rules": sorted({*current.rules, *new.rules})})
+
+
+def _rationale(texts: Texts, hit: _Hit, lead: str = "") -> str:
+    known = [f"{v.field} = {_show(v.value, v.unit)}" for v in hit.values if v.value is not None]
+    unknown = [v.field for v in hit.values if v.value is None]
+    lead = lead.strip()
+    if lead and not lead.endswith((".", "!", "?")):
+        lead += "."
+    parts = [lead, texts.rationale(hit.rule)]
+    if known:
+        parts.append(f"{texts.words['patient']}: {'; '.join(known)}.")
+    if unknown:
+        parts.append(f"{texts.words['unknown']}: {', '.join(unknown)}.")
+    return " ".join(part for part in parts if part)
+
+
+def _show(value: Any, unit: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    return f"{value} {unit}".strip()
+
+
+def _ranked(collected: _Collected, knowledge: KnowledgeBase) -> list[RankedItem]:
+    kept = [o for o in collected.options.values() if o.id not in collected.contraindicated]
+    for option in kept:
+        if knowledge.vocabulary[option.id].kind == "emergency":
+            option.kind = "emergency"
+    kept.sort(key=lambda o: (o.kind != "emergency", -o.score, o.id))
+    cautions = collected.cautions
+    items = []
+    for rank_number, option in enumerate(kept, start=1):
+        conditional = set(option.conditional)
+        for name, request in collected.requests.items():
+            if option.id in request["gates"]:
+                conditional.add(name)
+        items.append(
+            RankedItem(
+                id=option.id,
+                label=collected.words.label(option.id),
+                kind=option.kind,
+                rank=rank_number,
+                score=option.score,
+                purpose=option.purpose,
+                strength=option.strength,
+                evidence="; ".join(_unique(option.evidence)),
+                rationale=" ".join(_unique(option.rationale)),
+                rules=_unique(option.rules),
+                citations=_unique_citations(option.citations),
+                cautions=sorted(c for c, e in cautions.items() if option.id in e["applies_to"]),
+                conditional_on=sorted(conditional),
+                dose=option.dose,
+                schedule=option.schedule,
+                patient_values=_unique_values(option.values),
+                score_note=option.score_note,
+            )
+        )
+    return items
+
+
+def _contraindicated(collected: _Collected) -> list[Contraindicated]:
+    return [
+        Contraindicated(id=option, label=collected.words.label(option), reasons=reasons)
+        for option, reasons in sorted(collected.contraindicated.items())
+    ]
+
+
+def _cautions(collected: _Collected) -> list[CautionOut]:
+    return [
+        CautionOut(
+            id=caution_id,
+            text=" ".join(_unique(entry["texts"])),
+            applies_to=_present(entry["applies_to"], collected),
+            rules=_unique(entry["rules"]),
+            citations=_unique_citations(entry["citations"]),
+            patient_values=_unique_values(entry["values"]),
+        )
+        for caution_id, entry in sorted(collected.cautions.items())
+    ]
+
+
+def _present(targets: list[str], collected: _Collected) -> list[str]:
+    """The caution's targets that this report shows (an option may be named by a rule that
+    covers several schedules of one drug); all of them if none is shown."""
+    shown = set(collected.options) | set(collected.contraindicated) | {"patient"}
+    kept = sorted({target for target in targets if target in shown})
+    return kept or sorted(set(targets))
+
+
+def _requests(collected: _Collected) -> list[DataRequest]:
+    items = [
+        DataRequest(
+            field=name,
+            reason=" ".join(_unique(entry["reasons"])),
+            gates=sorted(set(entry["gates"])),
+            rules=_unique(entry["rules"]),
+            urgent=entry["urgent"],
+        )
+        for name, entry in collected.requests.items()
+    ]
+    return sorted(items, key=lambda item: (not item.urgent, item.field))
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return [item for item in dict.fromkeys(items) if item]
+
+
+def _unique_citations(items: Iterable[CitationOut]) -> list[CitationOut]:
+    return list({(c.source, c.locator): c for c in items}.values())
+
+
+def _unique_values(items: Iterable[PatientValue]) -> list[PatientValue]:
+    return list({v.field: v for v in items}.values())

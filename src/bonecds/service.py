@@ -1,0 +1,571 @@
+"""The CDS Hooks 2.0 service: discovery, patient-view, order-select, order-sign and feedback.
+
+Every clinical judgement comes from `bonecds.evaluate` over a profile mapped from FHIR; this
+module only moves data: authenticate (JWT, 2.0 §Trusting CDS Clients), validate the request,
+collect prefetch (or fetch it from `fhirServer`), evaluate, render cards. Failures are FHIR
+OperationOutcomes (3.0 ballot §Returning OperationOutcome). Logs carry service ids, hook
+instances, counts and reasons, never patient data, request bodies or tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bonecds.api import Knowledge, evaluate, load_knowledge
+from bonecds.cds_hooks import (
+    PREFETCH,
+    REQUIRED_PREFETCH,
+    CardContext,
+    CdsRequest,
+    Feedback,
+    OrderSelectContext,
+    OrderSignContext,
+    PatientViewContext,
+    Prefetched,
+    ServiceDescriptor,
+    Source,
+    bundle_resources,
+    classify_prefetch,
+    order_cards,
+    patient_view_cards,
+    resolve_template,
+    state_notes,
+)
+from bonecds.errors import BonecdsError, InputError, ProfileError
+from bonecds.fhir import map_resources, parse_resources, read_draft_orders
+from bonecds.profile import PatientProfile, parse_profile
+from bonecds.report import Report
+
+log = logging.getLogger("bonecds.service")
+_T = TypeVar("_T")
+ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm; never none or HMAC (S-6)
+_USAGE = (
+    "Needs the patient, conditions, laboratory results and medication requests (prefetch or "
+    "fhirServer access); without them the service answers 412. Research prototype, not a "
+    "medical device."
+)
+_HOOKS = {
+    "patient-view": ("bone-health overview", "Emergencies, options, cautions and missing data."),
+    "order-select": ("bone-modifying agent order check", "Checks the selected draft orders."),
+    "order-sign": ("bone-modifying agent order check", "Checks the draft orders to be signed."),
+}
+SERVICES = {
+    f"bonecds-{hook}": ServiceDescriptor(
+        hook=hook,
+        id=f"bonecds-{hook}",
+        title=f"bonecds {title}",
+        description=f"{text} Bone metastasis care; every card cites its rules and sources.",
+        prefetch=PREFETCH,
+        usageRequirements=_USAGE,
+    )
+    for hook, (title, text) in _HOOKS.items()
+}
+_CONTEXTS: dict[str, type[PatientViewContext]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderSignContext,
+}
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """A CDS client allowed to call: its `iss`, and its JWK Set (file contents or URL)."""
+
+    iss: str
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None  # also the only `jku` accepted from this issuer (S-9)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the service runs. `base_url` is its public URL: the JWT `aud` is checked against it."""
+
+    base_url: str
+    rules_dir: Path | None = None
+    issuers: tuple[TrustedIssuer, ...] = ()
+    insecure_dev: bool = False
+    feedback_db: Path = Path("bonecds-feedback.sqlite3")
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 5_000_000
+    allow_open_fhir: bool = False  # fhirServer without fhirAuthorization (checklist R-8)
+    allow_http_fhir: bool = False  # send tokens to http:// only in development (S-13)
+    source_url: str | None = None
+    today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(dt.UTC).date())
+    knowledge: Knowledge | None = None
+
+
+def load_issuers(path: Path) -> tuple[TrustedIssuer, ...]:
+    """Read `{"issuers": [{"iss": ..., "jwks_file": ... | "jwks_url": ...}]}` (files relative)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        issuers = []
+        for item in data["issuers"]:
+            jwks = None
+            if "jwks_file" in item:
+                jwks = json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
+            issuers.append(TrustedIssuer(item["iss"], jwks, item.get("jwks_url")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path}: not a trusted-issuers file ({error.__class__.__name__})"
+        ) from None
+    return tuple(issuers)
+
+
+class TokenVerifier:
+    """Client JWTs per 2.0 §Trusting CDS Clients and the best-practice order (checklist S-10)."""
+
+    def __init__(self, issuers: tuple[TrustedIssuer, ...], leeway: int = 60) -> None:
+        self.issuers = {issuer.iss: issuer for issuer in issuers}
+        self.leeway, self.max_lifetime = leeway, 3600  # BP: JWTs live about an hour at most
+        self.seen: dict[tuple[str, str], float] = {}
+        self.remote: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self.lock = threading.Lock()
+
+    def verify(self, token: str, audience: list[str]) -> str | None:
+        """None when the token is good, else a reason for the log (never for the client)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return "malformed"
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            return "untrusted issuer"
+        if header.get("alg") not in ALGORITHMS or str(header.get("typ", "")).upper() != "JWT":
+            return "algorithm or type"
+        if header.get("jku") is not None and header["jku"] != issuer.jwks_url:
+            return "jku not allowlisted"
+        key = self._key(issuer, str(header.get("kid", "")))
+        if key is None:
+            return "unknown key"
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[header["alg"]],
+                audience=audience,
+                issuer=iss,
+                leeway=self.leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return "expired"
+        except jwt.PyJWTError as error:
+            return error.__class__.__name__
+        return self._fresh(issuer.iss, claims)
+
+    def _fresh(self, iss: str, claims: dict[str, Any]) -> str | None:
+        now = time.time()
+        if (
+            claims["iat"] > now + self.leeway
+            or claims["exp"] > now + self.max_lifetime + self.leeway
+        ):
+            return "iat or lifetime"
+        with self.lock:  # jti kept until exp: a replayed token is refused (2.0, BP)
+            self.seen = {k: exp for k, exp in self.seen.items() if exp + self.leeway > now}
+            if (iss, str(claims["jti"])) in self.seen:
+                return "replayed jti"
+            self.seen[(iss, str(claims["jti"]))] = float(claims["exp"])
+        return None
+
+    def _key(self, issuer: TrustedIssuer, kid: str) -> jwt.PyJWK | None:
+        for refresh in (False, True):
+            keys = self._keyset(issuer, refresh)
+            found = next((k for k in keys.keys if k.key_id == kid), None) if keys else None
+            if found is not None or issuer.jwks_url is None:
+                return found
+        return None
+
+    def _keyset(self, issuer: TrustedIssuer, refresh: bool) -> jwt.PyJWKSet | None:
+        try:
+            if issuer.jwks is not None:
+                return jwt.PyJWKSet.from_dict(issuer.jwks)
+            assert issuer.jwks_url is not None
+            cached = self.remote.get(issuer.jwks_url)
+            if cached and time.time() - cached[0] < (60 if refresh else 3600):
+                return cached[1]
+            keys = jwt.PyJWKSet.from_dict(httpx.get(issuer.jwks_url, timeout=5).json())
+            self.remote[issuer.jwks_url] = (time.time(), keys)
+            return keys
+        except (jwt.PyJWTError, httpx.HTTPError, ValueError):
+            return None
+
+
+class FeedbackStore:
+    """Feedback in SQLite; repeated feedback for the same card is stored once (checklist F-3)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS feedback (item_hash TEXT PRIMARY KEY, service_id TEXT"
+                " NOT NULL, card TEXT NOT NULL, outcome TEXT NOT NULL, outcome_timestamp TEXT NOT"
+                " NULL, item TEXT NOT NULL, received_at TEXT NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10)
+
+    def add(self, service_id: str, feedback: Feedback) -> int:
+        """Store each item; returns how many were new."""
+        received = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        rows = []
+        for item in feedback.feedback:
+            text = item.model_dump_json(exclude_none=True)
+            digest = hashlib.sha256(f"{service_id}\n{text}".encode()).hexdigest()
+            rows.append(
+                (digest, service_id, item.card, item.outcome, item.outcomeTimestamp, text, received)
+            )
+        with self._connect() as db:
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            return db.total_changes - before
+
+
+class _Problem(Exception):
+    """An HTTP error answered with an OperationOutcome naming fields, never values."""
+
+    def __init__(self, status: int, code: str, problems: list[str]) -> None:
+        super().__init__(problems[0] if problems else code)
+        self.status, self.code, self.problems = status, code, problems
+
+
+def operation_outcome(code: str, problems: list[str], text: str = "") -> dict[str, Any]:
+    """A FHIR OperationOutcome with one issue per problem (3.0 ballot, checklist E-2)."""
+    issues: list[dict[str, Any]] = [
+        {"severity": "error", "code": code, "diagnostics": p} for p in problems
+    ]
+    issues = issues or [{"severity": "error", "code": code}]
+    if text:
+        for issue in issues:
+            issue["details"] = {"text": text}
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413, counting what arrives, not the header."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            size, more = size + len(chunks[-1]), message.get("more_body", False)
+            if size > self.max_bytes:
+                body = operation_outcome("too-costly", ["request body too large"])
+                return await JSONResponse(body, 413)(scope, receive, send)
+        replayed: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+
+        async def replay() -> Message:
+            return replayed.pop() if replayed else await receive()
+
+        return await self.app(scope, replay, send)
+
+
+class CdsService:
+    """The request handlers, bound to one configuration and one loaded knowledge base."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.knowledge = config.knowledge or load_knowledge(config.rules_dir)
+        self.verifier = TokenVerifier(config.issuers)
+        self.feedback = FeedbackStore(config.feedback_db)
+        self.base = config.base_url.rstrip("/")
+        self.source = Source(
+            label="bonecds (research prototype, not a medical device)",
+            url=config.source_url or f"{self.base}/about",
+        )
+
+    def authorize(self, request: Request, audience: list[str]) -> None:
+        if self.config.insecure_dev:
+            log.warning("INSECURE DEV MODE: request accepted without authentication")
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        reason = "no bearer token"
+        if scheme.lower() == "bearer" and token:
+            reason = self.verifier.verify(token.strip(), audience) or ""
+        if reason:
+            log.info("authentication refused: %s", reason)
+            raise _Problem(401, "login", [])  # no detail for the client (BP §JWT)
+
+    def invoke(self, service: ServiceDescriptor, payload: Any) -> dict[str, Any]:
+        hook_request, context = _validated(service, payload)
+        states = self._gather(hook_request, context)
+        resources = {key: state.resources for key, state in states.items() if state.usable}
+        parsed = [
+            r for key, rs in resources.items() for r in parse_resources(rs, f"prefetch.{key}")
+        ]
+        complete = frozenset({"medications"} if "medications" in resources else ())
+        today = self.config.today()
+        mapping = map_resources(parsed, today, patient_id=context.patientId, complete=complete)
+        notes = state_notes(states, mapping.notes)
+        profile, drafts = mapping.profile, None
+        if isinstance(context, OrderSignContext):
+            selections = context.selections if isinstance(context, OrderSelectContext) else None
+            index = {f"{r['resourceType']}/{r.get('id')}": r for r in parsed}
+            drafts = read_draft_orders(context.draftOrders, selections, index)
+            profile = _after_signing(profile, drafts.agents, drafts.dental_planned)
+            notes += [f"Draft order: {problem}" for problem in drafts.problems]
+        report = evaluate(profile, self.knowledge, today)
+        ctx = CardContext(
+            hook_request.hookInstance, self.source, _dates(report, mapping.dates), notes
+        )
+        if drafts is None:
+            return patient_view_cards(report, ctx).to_data()
+        return order_cards(report, drafts.orders, ctx).to_data()
+
+    def _gather(self, request: CdsRequest, context: PatientViewContext) -> dict[str, Prefetched]:
+        supplied = request.prefetch or {}
+        states = {}
+        for key, template in PREFETCH.items():
+            try:
+                state = classify_prefetch(supplied.get(key), key in supplied)
+            except ValueError as error:
+                raise _Problem(400, "invalid", [f"prefetch.{key}: {error}"]) from None
+            if not state.usable:
+                state = self._fetch(request, resolve_template(template, context)) or state
+            if not state.usable and key in REQUIRED_PREFETCH:
+                problem = f"prefetch key '{key}' was not supplied and could not be fetched"
+                raise _Problem(412, "processing", [problem])
+            states[key] = state
+        return states
+
+    def _fetch(self, request: CdsRequest, query: str) -> Prefetched | None:
+        """GET `fhirServer/query` with the client's access token, following `next` pages."""
+        server, auth = request.fhirServer, request.fhirAuthorization
+        if server is None or (auth is None and not self.config.allow_open_fhir):
+            return None
+        if server.startswith("http://") and not self.config.allow_http_fhir:
+            return None  # never send a token in clear text (2.0 §Security and Safety)
+        headers = {"Accept": "application/fhir+json"}
+        if auth is not None:
+            headers["Authorization"] = f"Bearer {auth.access_token}"
+        url: str | None = f"{server.rstrip('/')}/{query}"
+        found: list[dict[str, Any]] = []
+        try:
+            with httpx.Client(timeout=10, headers=headers) as client:
+                for _page in range(50):
+                    if url is None:
+                        return Prefetched("fetched", tuple(found))
+                    response = client.get(url)
+                    if response.status_code == 404 and "?" not in query:
+                        return Prefetched("null")  # a read that found nothing
+                    response.raise_for_status()
+                    data = response.json()
+                    if data.get("resourceType") == "OperationOutcome":
+                        return None
+                    if data.get("resourceType") != "Bundle":
+                        return Prefetched("fetched", (data,))
+                    found += bundle_resources(data)
+                    url = _next_link(data, server)
+        except (httpx.HTTPError, ValueError, AttributeError) as error:
+            log.warning("FHIR fetch failed (%s)", error.__class__.__name__)
+        return None
+
+
+def _validated(service: ServiceDescriptor, payload: Any) -> tuple[CdsRequest, PatientViewContext]:
+    """The envelope, then the hook's context: 400 before any rule runs (checklist R-2, R-3)."""
+    try:
+        request = CdsRequest.model_validate(payload)
+    except ValidationError as error:
+        raise _Problem(400, "invalid", _problems(error)) from None
+    if request.hook != service.hook:
+        raise _Problem(400, "invalid", [f"hook: this service answers '{service.hook}'"])
+    try:
+        return request, _CONTEXTS[service.hook].model_validate(request.context)
+    except ValidationError as error:
+        raise _Problem(400, "invalid", _problems(error, "context.")) from None
+
+
+def _problems(error: ValidationError, prefix: str = "") -> list[str]:
+    # Built from loc and msg only: errors() also carries the input (patient data).
+    return [
+        f"{prefix}{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+        for item in error.errors(include_input=False, include_url=False)
+    ]
+
+
+def _next_link(bundle: dict[str, Any], server: str) -> str | None:
+    # Only pages on the same server: a Bundle must not steer the token elsewhere.
+    links = [
+        link.get("url", "") for link in bundle.get("link", []) if link.get("relation") == "next"
+    ]
+    return next((url for url in links if url.startswith(server.rstrip("/") + "/")), None)
+
+
+def _dates(report: Report, dates: dict[str, str]) -> dict[str, str]:
+    """Each value's date, a derived value taking its oldest input's (stale data, checklist S-16)."""
+    found = dict(dates)
+    for item in report.derived:
+        inputs = [d for f, d in dates.items() for name in item.inputs if name.startswith(f)]
+        if inputs:
+            found[item.field] = min(inputs)
+    return found
+
+
+def _after_signing(
+    profile: PatientProfile, agents: set[str], dental_planned: bool
+) -> PatientProfile:
+    """The patient as if the drafts were signed: drafted agents join the current ones, so the
+    duplicate-therapy and dental rules (D12, E5) judge the combination, not the code here."""
+    data = profile.model_dump(exclude_none=True)
+    if agents:  # no drafted agent: an unknown current list stays unknown
+        meds = data.setdefault("meds", {})
+        meds["current_bma"] = sorted(set(meds.get("current_bma", [])) | agents)
+    if dental_planned:
+        data.setdefault("dental", {})["planned_invasive_procedure"] = True
+    return parse_profile(data, "draft orders")
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """The ASGI app. Loads the knowledge base once; evaluations then run serially (engine lock)."""
+    service = CdsService(config)
+    for noisy in ("httpx", "httpcore"):  # their INFO/DEBUG lines carry URLs with patient ids
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if config.insecure_dev:
+        log.warning("*" * 72)
+        log.warning("INSECURE DEV MODE: no JWT checks; CORS open to every origin. Never use this")
+        log.warning("with real patient data or on a network interface other than loopback.")
+        log.warning("*" * 72)
+    app = FastAPI(title="bonecds CDS Hooks", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    origins = ["*"] if config.insecure_dev else list(config.cors_origins)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization"],
+    )  # checklist S-14; credentials are never combined with "*"
+    _routes(app, service)
+    _error_handlers(app)
+    return app
+
+
+def _routes(app: FastAPI, service: CdsService) -> None:
+    base = service.base
+
+    @app.get("/cds-services")
+    def discovery(request: Request) -> JSONResponse:
+        service.authorize(request, [f"{base}/cds-services"])  # D-10
+        return JSONResponse(
+            {"services": [s.model_dump(exclude_none=True) for s in SERVICES.values()]}
+        )
+
+    @app.post("/cds-services/{service_id}")
+    async def invoke(service_id: str, request: Request) -> JSONResponse:
+        descriptor = _service(service_id)
+        # In a worker thread: a JWKS URL may have to be fetched (blocking I/O).
+        await run_in_threadpool(service.authorize, request, [f"{base}/cds-services/{service_id}"])
+        payload = await _json_body(request)
+        started = time.perf_counter()
+        result = await run_in_threadpool(_guarded, service.invoke, descriptor, payload)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s: %d cards in %.0f ms", service_id, len(result["cards"]), elapsed)
+        return JSONResponse(result)
+
+    @app.post("/cds-services/{service_id}/feedback")
+    async def feedback(service_id: str, request: Request) -> JSONResponse:
+        _service(service_id)
+        url = f"{base}/cds-services/{service_id}"
+        # The spec gives no aud example for feedback: accept the feedback URL and the service URL.
+        await run_in_threadpool(service.authorize, request, [f"{url}/feedback", url])
+        try:
+            items = Feedback.model_validate(await _json_body(request))
+        except ValidationError as error:
+            raise _Problem(400, "invalid", _problems(error)) from None
+        added = await run_in_threadpool(_guarded, service.feedback.add, service_id, items)
+        log.info("%s feedback: %d items, %d new", service_id, len(items.feedback), added)
+        return JSONResponse({})
+
+    @app.get("/about")
+    def about() -> PlainTextResponse:
+        report_version = service.knowledge.knowledge.version
+        return PlainTextResponse(
+            "bonecds: clinical decision support for bone metastasis care.\n"
+            "Research prototype, not a medical device; every card must be checked by a clinician.\n"
+            f"Knowledge base {report_version}. Documentation: docs/cds-hooks.md.\n"
+        )
+
+
+def _guarded(function: Callable[..., _T], *args: Any) -> _T:
+    """Run a handler; an unexpected error becomes a bare 500 whose log names only its type,
+    since a message or traceback could hold patient values."""
+    try:
+        return function(*args)
+    except (_Problem, ProfileError):
+        raise
+    except Exception as error:
+        kind = "BonecdsError" if isinstance(error, BonecdsError) else error.__class__.__name__
+        log.error("internal error (%s)", kind)
+        raise _Problem(500, "exception", ["internal error"]) from None
+
+
+def _service(service_id: str) -> ServiceDescriptor:
+    if service_id not in SERVICES:
+        raise _Problem(404, "not-found", ["no CDS service with this id"])
+    return SERVICES[service_id]
+
+
+async def _json_body(request: Request) -> Any:
+    if "json" not in request.headers.get("content-type", ""):
+        raise _Problem(415, "not-supported", ["Content-Type must be application/json"])
+    try:
+        return json.loads(await request.body(), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise _Problem(400, "structure", [f"body: malformed JSON{where}"]) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(_Problem)
+    async def problem(_request: Request, error: _Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        text = "Authentication required" if error.status == 401 else ""
+        body = operation_outcome(error.code, error.problems, text)
+        return JSONResponse(body, error.status, headers=headers)
+
+    @app.exception_handler(ProfileError)
+    async def profile(_request: Request, error: ProfileError) -> JSONResponse:
+        return JSONResponse(operation_outcome("invalid", error.problems), 400)
+
+    @app.exception_handler(HTTPException)
+    async def http(_request: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+        return JSONResponse(operation_outcome(code, [str(error.detail)]), error.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, error: Exception) -> JSONResponse:
+        log.error("internal error (%s)", error.__class__.__name__)  # no message: it may hold PHI
+        return JSONResponse(operation_outcome("exception", ["internal error"]), 500)

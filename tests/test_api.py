@@ -1,0 +1,142 @@
+"""The public API: a small explicit surface, and properties every report must have."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bonecds
+from bonecds import Knowledge, ProfileError, Report, evaluate
+from tests.conftest import AS_OF
+
+SITES = ["breast", "prostate", "lung_nsclc", "renal", "myeloma", "gctb", "osteosarcoma", "other"]
+
+
+def test_public_names_are_exactly_all() -> None:
+    public = {name for name in dir(bonecds) if not name.startswith("_")}
+    modules = {module.name for module in pkgutil.iter_modules(bonecds.__path__)}
+    assert public - modules == set(bonecds.__all__) - {"__version__"}
+
+
+def test_evaluate_accepts_a_dict_and_validates_it(knowledge: Knowledge) -> None:
+    with pytest.raises(ProfileError, match="ecog"):
+        evaluate({"ecog": 9}, knowledge, AS_OF)
+
+
+def test_report_json_round_trips(knowledge: Knowledge) -> None:
+    report = evaluate(
+        {"primary": {"site": "breast"}, "bone": {"metastases_present": True}}, knowledge, AS_OF
+    )
+    assert Report.model_validate(json.loads(report.to_json())) == report
+
+
+def _optional(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.none() | strategy
+
+
+profiles = st.fixed_dictionaries(
+    {},
+    optional={
+        "age_years": st.integers(5, 95),
+        "sex": st.sampled_from(["female", "male"]),
+        "weight_kg": st.integers(30, 130),
+        "pregnant": st.booleans(),
+        "skeletal_maturity": st.sampled_from(["mature", "immature"]),
+        "ecog": st.integers(0, 4),
+        "life_expectancy_months": st.sampled_from([1, 2.9, 3, 5.9, 6, 24]),
+        "primary": st.fixed_dictionaries(
+            {"site": st.sampled_from(SITES)},
+            optional={"castration_resistant": st.booleans(), "controlled": st.booleans()},
+        ),
+        "bone": st.fixed_dictionaries(
+            {},
+            optional={
+                "metastases_present": st.booleans(),
+                "spine_involved": st.booleans(),
+                "painful": st.booleans(),
+                "long_bone_lesion": st.booleans(),
+            },
+        ),
+        "mets": st.fixed_dictionaries({}, optional={"total_lesion_count": st.integers(0, 8)}),
+        "labs": st.fixed_dictionaries(
+            {},
+            optional={
+                "crcl_ml_min": st.sampled_from([10, 29.9, 30, 39.9, 40, 49.9, 50, 60, 60.1, 95]),
+                "on_dialysis": st.booleans(),
+                "calcium_total": st.sampled_from(
+                    ["7.5 mg/dL", "9.5 mg/dL", "12.0 mg/dL", "3.5 mmol/L"]
+                ),
+                "albumin": st.sampled_from(["2.5 g/dL", "40 g/L"]),
+            },
+        ),
+        "dental": st.fixed_dictionaries(
+            {},
+            optional={
+                "exam_done": st.booleans(),
+                "mronj_status": st.sampled_from(["none", "healed", "active"]),
+                "days_since_invasive_procedure": st.integers(0, 40),
+            },
+        ),
+        "meds": st.fixed_dictionaries(
+            {},
+            optional={
+                "current_bma": st.lists(
+                    st.sampled_from(["denosumab", "zoledronic_acid", "pamidronate"]),
+                    max_size=2,
+                    unique=True,
+                )
+            },
+        ),
+        "neuro": st.fixed_dictionaries(
+            {},
+            optional={
+                "cord_compression": st.booleans(),
+                "deficit": st.sampled_from(["none", "new", "established"]),
+                "escc_grade": st.sampled_from(["0", "1b", "2", "3"]),
+            },
+        ),
+        "spine": st.fixed_dictionaries({}, optional={"sins": st.integers(0, 18)}),
+        "long_bone": st.fixed_dictionaries({}, optional={"mirels": st.integers(4, 12)}),
+        "gctb": st.fixed_dictionaries(
+            {},
+            optional={
+                "resectability": st.sampled_from(
+                    ["resectable_acceptable_morbidity", "unresectable"]
+                ),
+                "on_denosumab": st.booleans(),
+            },
+        ),
+    },
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(profile=profiles)
+def test_report_invariants(profile: dict, knowledge: Knowledge) -> None:
+    report = evaluate(profile, knowledge, AS_OF)
+    assert evaluate(profile, knowledge, AS_OF).to_json() == report.to_json()
+    kinds = [item.kind for item in report.ranked]
+    assert kinds == sorted(kinds, key=lambda kind: kind != "emergency"), "emergencies rank first"
+    assert [item.rank for item in report.ranked] == list(range(1, len(report.ranked) + 1))
+    keys = [(item.kind != "emergency", -item.score, item.id) for item in report.ranked]
+    assert keys == sorted(keys)
+    contraindicated = {item.id for item in report.contraindicated}
+    assert not contraindicated & {item.id for item in report.ranked}
+    requested = {request.field for request in report.data_requests}
+    for item in report.ranked:
+        assert item.rules
+        assert item.citations
+        assert set(item.conditional_on) <= requested, "every conditional field is asked for"
+    for item in report.contraindicated:
+        assert all(reason.citations and reason.rule for reason in item.reasons)
+    for caution in report.cautions:
+        assert caution.citations

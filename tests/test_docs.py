@@ -1,0 +1,154 @@
+"""Docs that tests keep honest: README commands, API example, documented ids and commands."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from bonecds.cli import app
+from bonecds.schema import dump, rule_file_schema
+from tests.conftest import ROOT, RULES
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CONTRACT_IDS = {
+    "mscc-emergency",
+    "mscc-surgery-plus-rt",
+    "mscc-radiotherapy",
+    "hypercalcaemia-treatment",
+    "spine-surgery-consult",
+    "prophylactic-fixation",
+    "orthopaedic-opinion",
+    "palliative-ebrt",
+    "sbrt",
+    "denosumab",
+    "zoledronic-acid",
+    "zoledronic-acid-12-weekly",
+    "pamidronate",
+    "ibandronate",
+    "gctb-surgery",
+    "gctb-biopsy-review",
+    "sarcoma-mdt-referral",
+    "molecular-testing",
+    "egfr-tki",
+    "alk-tki",
+    "immune-checkpoint-inhibitor",
+    "mronj-risk",
+    "dental-evaluation",
+    "dental-surgery-defer",
+    "renal-dose-adjustment",
+    "renal-monitoring",
+    "hypocalcaemia-risk",
+    "calcium-vitamin-d",
+    "pregnancy",
+    "duplicate-bma",
+    "gctb-denosumab-recurrence",
+    "gctb-malignant-transformation",
+    "gctb-skeletal-immaturity",
+    "default-reference-range",
+}
+
+
+def test_readme_opens_with_the_notice_and_two_commands() -> None:
+    head = README.split("## What it is")[0]
+    assert "not a medical device" in head.lower()
+    commands = re.findall(r"```sh\n(.+?)\n```", head)
+    assert len(commands) == 2
+    assert "bonecds evaluate patient_fixtures/" in commands[0]
+    assert "scripts/test.sh" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = re.findall(r"```sh\n(.+?)\n```", README)[1]
+    assert command.replace("$PWD", '"$PWD"').replace('""', '"') in (ROOT / ".ci" / "run").read_text(
+        encoding="utf-8"
+    ).replace("$PWD", '"$PWD"').replace('""', '"')
+
+
+def test_readme_sample_patient_exists_and_evaluates() -> None:
+    sample = re.search(r"bonecds evaluate (patient_fixtures/\S+\.yaml)", README)
+    assert sample
+    result = subprocess.run(
+        [sys.executable, "-m", "bonecds", "evaluate", sample.group(1), "--rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "not a medical device" in result.stdout
+
+
+def test_readme_python_example_runs() -> None:
+    example = re.search(r"```python\n(.+?)\n```", README, re.S)
+    assert example
+    code = example.group(1).replace('"rules"', repr(str(RULES)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.split("\n", 1)[1])["disclaimer"]
+
+
+def test_every_id_beyond_the_contract_is_documented() -> None:
+    vocabulary = yaml.safe_load((RULES / "vocabulary.yaml").read_text(encoding="utf-8"))[
+        "vocabulary"
+    ]
+    missing = [
+        name for name in vocabulary if name not in CONTRACT_IDS and f"`{name}`" not in README
+    ]
+    assert missing == []
+
+
+def test_every_command_is_documented() -> None:
+    names = [command.name for command in app.registered_commands]
+    names += [
+        f"rules {c.name}"
+        for group in app.registered_groups
+        for c in group.typer_instance.registered_commands
+    ]
+    assert names
+    assert [name for name in names if f"bonecds {name}" not in README] == []
+
+
+def test_committed_rule_schema_is_current() -> None:
+    committed = (RULES / "rule-file.schema.json").read_text(encoding="utf-8")
+    assert committed == dump(rule_file_schema()), (
+        "run: bonecds schema rules > rules/rule-file.schema.json"
+    )
+
+
+def test_rule_files_validate_against_the_schema() -> None:
+    import jsonschema
+
+    schema = rule_file_schema()
+    for path in sorted(Path(RULES).glob("*.yaml")):
+        if path.name in ("settings.yaml", "sources.yaml", "vocabulary.yaml"):
+            continue
+        jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+
+
+def test_committed_knowledge_catalogue_is_current() -> None:
+    from bonecds.catalogue import render_catalogue
+    from bonecds.loader import load_rules
+
+    committed = (ROOT / "docs" / "knowledge-catalogue.md").read_text(encoding="utf-8")
+    assert committed == render_catalogue(load_rules(ROOT / "rules")), (
+        "run: bonecds rules docs > docs/knowledge-catalogue.md"
+    )
+
+
+def test_catalogue_documents_every_rule() -> None:
+    from bonecds.loader import load_rules
+
+    committed = (ROOT / "docs" / "knowledge-catalogue.md").read_text(encoding="utf-8")
+    missing = [
+        r.id
+        for r in load_rules(ROOT / "rules").rules
+        if f"### {r.catalogue} `{r.id}`" not in committed
+    ]
+    assert missing == []

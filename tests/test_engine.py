@@ -1,0 +1,173 @@
+"""The durable_rules engine: forward chaining, stratified negation, state hygiene, soak."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bonecds import Knowledge, Report, evaluate
+from bonecds.synthetic import synthetic_cohort, synthetic_profile
+from tests.conftest import AS_OF, RULES
+
+BREAST = {
+    "age_years": 60,
+    "sex": "female",
+    "weight_kg": 70,
+    "pregnant": False,
+    "primary": {"site": "breast"},
+    "bone": {"metastases_present": True},
+    "labs": {"crcl_ml_min": 45},
+}
+
+
+def signature(report: Report) -> str:
+    """What a clinician acts on, compactly: enough to detect any cross-patient leak."""
+    return json.dumps(
+        [
+            [
+                (i.id, i.score, i.conditional_on, i.dose.amount if i.dose else None)
+                for i in report.ranked
+            ],
+            [c.id for c in report.contraindicated],
+            [c.id for c in report.cautions],
+            [d.field for d in report.data_requests],
+            [(f.rule, f.branch) for f in report.rules_fired],
+        ]
+    )
+
+
+def test_forward_chaining_reaches_rules_that_join_on_proposed_options(knowledge: Knowledge) -> None:
+    report = evaluate(BREAST, knowledge, AS_OF)
+    fired = {f.rule for f in report.rules_fired}
+    # D1 proposes zoledronic acid -> D4 (joins on that option) doses it -> bma-candidate derived.
+    assert {
+        "bma-solid-tumour-bone-metastases",
+        "zoledronic-acid-renal-dosing",
+        "bma-candidate",
+    } <= fired
+    (zoledronic,) = [i for i in report.ranked if i.id == "zoledronic-acid"]
+    assert zoledronic.dose is not None
+    assert zoledronic.dose.amount == 3.3
+
+
+def test_no_rule_matching_is_a_normal_empty_report(knowledge: Knowledge) -> None:
+    report = evaluate({}, knowledge, AS_OF)
+    assert report.ranked == []
+    assert report.contraindicated == []
+
+
+def test_more_evaluations_than_durable_rules_live_state_limit(knowledge: Knowledge) -> None:
+    # 1,025 live states crash durable_rules (notes §3): each evaluation must free its state.
+    first = signature(evaluate(BREAST, knowledge, AS_OF))
+    for _ in range(1100):
+        evaluate(BREAST, knowledge, AS_OF)
+    assert signature(evaluate(BREAST, knowledge, AS_OF)) == first
+
+
+def test_same_input_gives_identical_bytes(knowledge: Knowledge) -> None:
+    texts = {evaluate(BREAST, knowledge, AS_OF).to_json() for _ in range(5)}
+    assert len(texts) == 1
+
+
+def test_threads_never_mix_patients(knowledge: Knowledge) -> None:
+    cohort = synthetic_cohort(60, seed=7)
+    expected = [signature(evaluate(p, knowledge, AS_OF)) for p in cohort]
+    results: dict[int, str] = {}
+
+    def work(offset: int) -> None:
+        for i in range(offset, len(cohort), 4):
+            results[i] = signature(evaluate(cohort[i], knowledge, AS_OF))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(len(cohort))] == expected
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+REFERENCE_SCRIPT = """
+import json, sys, datetime as dt
+from bonecds import load_knowledge, evaluate
+from bonecds.synthetic import synthetic_cohort
+from tests.test_engine import signature
+k = load_knowledge(sys.argv[1])
+cohort = synthetic_cohort(int(sys.argv[2]), seed=11)
+print(json.dumps([signature(evaluate(p, k, dt.date(2026, 11, 23))) for p in cohort]))
+"""
+
+
+@pytest.mark.slow
+def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowledge) -> None:
+    distinct = 400
+    root = Path(__file__).resolve().parents[1]
+    # Reference: each distinct profile evaluated in a fresh process (no earlier state at all).
+    completed = subprocess.run(
+        [sys.executable, "-c", REFERENCE_SCRIPT, str(RULES), str(distinct)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
+    reference = json.loads(completed.stdout)
+    cohort = synthetic_cohort(distinct, seed=11)
+    rng = random.Random(99)
+    for _ in range(5_000):  # warm-up: caches, allocator arenas
+        evaluate(cohort[rng.randrange(distinct)], knowledge, AS_OF)
+    start = _rss_mb()
+    mismatches = 0
+    for _ in range(100_000):
+        index = rng.randrange(distinct)
+        mismatches += signature(evaluate(cohort[index], knowledge, AS_OF)) != reference[index]
+    growth = _rss_mb() - start
+    assert mismatches == 0
+    assert growth < 10, f"RSS grew by {growth:.1f} MB over 100,000 evaluations"
+
+
+def test_synthetic_profiles_are_valid(knowledge: Knowledge) -> None:
+    rng = random.Random(3)
+    for index in range(200):
+        evaluate(synthetic_profile(rng, index), knowledge, AS_OF)
+
+
+NOTHING_MATCHES = """
+import datetime as dt, shutil, sys, tempfile, pathlib, yaml
+from bonecds import load_knowledge, evaluate
+root = pathlib.Path(tempfile.mkdtemp())
+for name in ("settings.yaml", "sources.yaml", "vocabulary.yaml"):
+    shutil.copy(pathlib.Path(sys.argv[1]) / name, root / name)
+rule = {"id": "only", "version": 1, "status": "draft", "title": "t", "kind": "note",
+        "when": {"field": "ecog", "eq": 4}, "effects": [{"note": "n"}], "rationale": "r",
+        "citations": [{"source": "R3"}]}
+(root / "r.yaml").write_text(yaml.safe_dump({"rules": [rule]}))
+k = load_knowledge(root)
+for i in range(1500):
+    evaluate({"ecog": i % 4}, k, dt.date(2026, 11, 23))
+print("ok")
+"""
+
+
+def test_a_patient_matching_no_rule_at_all_does_not_crash_the_process() -> None:
+    # Without the engine's sentinel rule, durable_rules segfaults deleting such a session.
+    completed = subprocess.run(
+        [sys.executable, "-c", NOTHING_MATCHES, str(RULES)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert completed.returncode == 0, completed.stderr[-500:]
+    assert completed.stdout.strip() == "ok"

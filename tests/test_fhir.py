@@ -1,0 +1,454 @@
+"""FHIR R4 -> profile: (system, code) matching, UCUM units, per-entry checks, value-free errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bonecds.cli import app
+from bonecds.errors import ProfileError
+from bonecds.fhir import (
+    ICD10CM,
+    LOINC,
+    SNOMED,
+    UCUM,
+    bundle_to_profile,
+    identify_drug,
+    map_resources,
+    parse_resources,
+    read_draft_orders,
+)
+from tests.conftest import AS_OF, FIXTURES, RULES
+
+FHIR = Path(__file__).parent / "fhir"
+BUNDLE: dict[str, Any] = json.loads((FHIR / "breast-bone-mets.json").read_text())
+EXAMPLES = FHIR / "cds-hooks-examples"
+
+
+def resources(*extra: dict[str, Any], drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    found = [copy.deepcopy(e["resource"]) for e in BUNDLE["entry"]]
+    return [r for r in found if r["id"] not in drop] + list(extra)
+
+
+def mapped(items: list[dict[str, Any]], **options: Any) -> Any:
+    return map_resources(parse_resources(items, "test"), AS_OF, **options)
+
+
+def observation(ident: str, loinc: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+        "effectiveDateTime": "2026-11-22",
+        "valueQuantity": {"value": value, "system": UCUM, "code": unit},
+        **extra,
+    }
+
+
+def condition(ident: str, system: str, code: str, **extra: Any) -> dict[str, Any]:
+    coding = {"system": system, "code": code}
+    return {
+        "resourceType": "Condition",
+        "id": ident,
+        "code": {"coding": [coding]},
+        **extra,
+        "subject": {"reference": "Patient/pt-breast-1"},
+    }
+
+
+def test_the_sample_bundle_maps_to_the_expected_profile() -> None:
+    profile = bundle_to_profile(BUNDLE, "sample")
+    assert profile.model_dump(exclude_none=True, exclude_defaults=True) == {
+        "patient_id": "pt-breast-1",
+        "age_years": 58.0,  # born 1968-03-14, at Bundle.timestamp 2026-11-23
+        "sex": "female",
+        "weight_kg": 60.0,
+        "pregnant": False,
+        "primary": {"site": "breast"},
+        "bone": {"metastases_present": True, "sites": ["femur"], "long_bone_lesion": True},
+        "ecog": 1,
+        "labs": {
+            "scr": {"value": 1.3, "unit": "mg/dL"},  # the latest of two creatinines
+            "calcium_total": {"value": 9.4, "unit": "mg/dL"},
+            "albumin": {"value": 38.0, "unit": "g/L"},
+            "calcium_lln": {"value": 8.6, "unit": "mg/dL"},
+            "calcium_uln": {"value": 10.2, "unit": "mg/dL"},
+        },
+        "dental": {"days_since_invasive_procedure": 83},
+        "meds": {"current_bma": []},  # medication resources present: the list is known
+    }
+
+
+def test_bonecds_evaluate_accepts_a_bundle() -> None:
+    for path in (
+        FHIR / "breast-bone-mets.json",
+        FIXTURES / "fhir" / "sample-breast-bone-mets.json",
+    ):
+        result = CliRunner().invoke(
+            app,
+            ["evaluate", str(path), "-f", "json", "--as-of", "2026-11-23", "--rules", str(RULES)],
+        )
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        zoledronic = next(item for item in report["ranked"] if item["id"] == "zoledronic-acid")
+        assert zoledronic["dose"]["amount"] == 3.3  # Cockcroft-Gault 44.7 mL/min from the Bundle
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "unit", "field", "expected"),
+    [
+        ("14682-9", 115.0, "umol/L", "scr", {"value": 115.0, "unit": "umol/L"}),
+        ("2160-0", 0.115, "mmol/L", "scr", {"value": 115.0, "unit": "umol/L"}),
+        ("2160-0", 13.0, "mg/L", "scr", {"value": 1.3, "unit": "mg/dL"}),
+        ("2000-8", 2.35, "mmol/L", "calcium_total", {"value": 2.35, "unit": "mmol/L"}),
+        ("1995-0", 1.1, "mmol/L", "calcium_ionised", {"value": 1.1, "unit": "mmol/L"}),
+        ("1751-7", 3.5, "g/dL", "albumin", {"value": 3.5, "unit": "g/dL"}),
+        ("2164-2", 48.0, "mL/min", "crcl_ml_min", 48.0),
+        ("6768-6", 250.0, "U/L", "alp_u_l", 250.0),
+        ("2039-6", 12.0, "ug/L", "cea_ng_ml", 12.0),
+    ],
+)
+def test_units_are_read_from_ucum_codes(
+    loinc: str, value: float, unit: str, field: str, expected: Any
+) -> None:
+    profile = mapped(
+        resources(observation("o-new", loinc, value, unit, effectiveDateTime="2026-11-23"))
+    )
+    found = getattr(profile.profile.labs, field)
+    assert (found.model_dump() if hasattr(found, "model_dump") else found) == expected
+
+
+def test_weight_in_pounds_is_converted() -> None:
+    item = observation("o-lb", "29463-7", 132.0, "[lb_av]", effectiveDateTime="2026-11-23")
+    assert mapped(resources(item)).profile.weight_kg == pytest.approx(59.874, abs=1e-3)
+
+
+def test_an_unknown_unit_names_the_resource_and_field_not_the_value() -> None:
+    item = observation("o-bad", "2160-0", 987.65, "mmol/dL", effectiveDateTime="2026-11-23")
+    with pytest.raises(ProfileError) as caught:
+        mapped(resources(item))
+    assert caught.value.problems == [
+        "FHIR: Observation/o-bad: valueQuantity.code: unit 'mmol/dL' is not accepted for LOINC "
+        "2160-0; use mg/dL, umol/L, mmol/L, mg/L"
+    ]
+    assert "987" not in str(caught.value)
+
+
+def test_a_quantity_without_ucum_system_is_refused() -> None:
+    item = observation("o-nosys", "17861-6", 9.1, "mg/dL", effectiveDateTime="2026-11-23")
+    del item["valueQuantity"]["system"]
+    with pytest.raises(
+        ProfileError, match=r"Observation/o-nosys: valueQuantity\.code: unit without"
+    ):
+        mapped(resources(item))
+
+
+def test_invalid_r4_is_reported_by_field_and_unread_types_are_skipped() -> None:
+    broken = observation("o-broken", "2160-0", 1.0, "mg/dL", effectiveDateTime="yesterday")
+    diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # no intent: not R4
+    with pytest.raises(ProfileError) as caught:
+        parse_resources([*resources(), diet, broken, "junk"], "bundle.entry")
+    assert caught.value.problems[0].startswith(
+        "bundle.entry[15] Observation/o-broken: effectiveDateTime:"
+    )
+    assert (
+        caught.value.problems[1]
+        == "bundle.entry[16]: resource: not a FHIR resource (no resourceType)"
+    )
+    assert len(caught.value.problems) == 2
+
+
+def test_an_r5_medication_request_fails_r4_validation() -> None:
+    r5 = {
+        "resourceType": "MedicationRequest",
+        "id": "r5",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medication": {"concept": {"text": "zoledronic acid"}},
+    }
+    with pytest.raises(ProfileError, match=r"MedicationRequest/r5: medication: Extra inputs"):
+        parse_resources([r5], "prefetch.medications")
+
+
+def test_data_of_another_patient_is_refused() -> None:
+    other = observation(
+        "o-x", "2160-0", 1.0, "mg/dL", subject={"reference": "Patient/someone-else"}
+    )
+    with pytest.raises(
+        ProfileError, match="Observation/o-x: subject: refers to another patient"
+    ) as caught:
+        mapped(resources(other), patient_id="pt-breast-1")
+    assert "someone-else" not in str(caught.value)
+
+
+def test_absent_data_stays_unknown() -> None:
+    result = mapped(resources(drop=("o-preg", "ms-letrozole", "pr-dental")))
+    assert result.profile.pregnant is None
+    assert result.profile.meds.current_bma is None  # no medication data: unknown, not "none"
+    assert result.profile.dental.days_since_invasive_procedure is None
+    complete = mapped(resources(drop=("ms-letrozole",)), complete=frozenset({"medications"}))
+    assert complete.profile.meds.current_bma == []
+
+
+def test_not_final_observations_and_refuted_conditions_are_ignored() -> None:
+    prelim = observation(
+        "o-prelim", "2160-0", 5.0, "mg/dL", status="preliminary", effectiveDateTime="2026-11-23"
+    )
+    refuted = condition(
+        "c-cord",
+        ICD10CM,
+        "G95.20",
+        verificationStatus={"coding": [{"code": "refuted"}]},
+    )
+    profile = mapped(resources(prelim, refuted)).profile
+    assert profile.labs.scr is not None
+    assert profile.labs.scr.value == 1.3
+    assert profile.neuro.cord_compression is None
+
+
+@pytest.mark.parametrize(
+    ("coded", "expected"),
+    [
+        ([condition("c1", ICD10CM, "G9520")], {"neuro": {"cord_compression": True}}),  # dotless
+        (
+            [condition("c1", "http://hl7.org/fhir/sid/icd-10", "C79.5")],
+            {"bone": {"metastases_present": True}},
+        ),
+        (
+            [
+                condition(
+                    "c1",
+                    SNOMED,
+                    "128462008",
+                    bodySite=[{"coding": [{"system": SNOMED, "code": "85050009"}]}],
+                )
+            ],
+            {"bone": {"metastases_present": True, "sites": ["humerus"], "long_bone_lesion": True}},
+        ),
+        ([condition("c1", SNOMED, "128462008")], {}),  # secondary cancer, no bone site
+        ([condition("c1", ICD10CM, "M87.180")], {"dental": {"mronj_status": "active"}}),
+        ([condition("c1", ICD10CM, "Z33.1")], {"pregnant": True}),
+        ([condition("c1", "urn:local", "C79.51")], {}),  # a code without a known system
+    ],
+)
+def test_condition_codes(coded: list[dict[str, Any]], expected: dict[str, Any]) -> None:
+    profile = mapped(coded).profile
+    assert profile.model_dump(exclude_none=True, exclude_defaults=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("codes", "site"),
+    [
+        ([(ICD10CM, "C61")], "prostate"),
+        ([(ICD10CM, "C34.90")], None),  # lung cancer without subtype
+        ([(ICD10CM, "C34.90"), (SNOMED, "254637007")], "lung_nsclc"),
+        (
+            [(ICD10CM, "C34.90"), ("http://terminology.hl7.org/CodeSystem/icd-o-3", "8041/3")],
+            "lung_sclc",
+        ),
+        (
+            [(ICD10CM, "C41.2"), ("http://terminology.hl7.org/CodeSystem/icd-o-3", "9180/3")],
+            "osteosarcoma",
+        ),
+        ([(ICD10CM, "C90.00")], "myeloma"),
+    ],
+)
+def test_primary_site(codes: list[tuple[str, str]], site: str | None) -> None:
+    # One Condition may carry several codings (ICD-10-CM with SNOMED or ICD-O-3 morphology).
+    coded = [condition("c1", *codes[0])]
+    coded[0]["code"]["coding"] += [{"system": system, "code": code} for system, code in codes[1:]]
+    result = mapped(coded)
+    assert result.profile.primary.site == site
+    if site is None:
+        assert any("primary.site unknown" in note for note in result.notes)
+
+
+def test_two_primary_cancers_leave_the_site_unknown() -> None:
+    result = mapped([condition("c1", ICD10CM, "C61"), condition("c2", ICD10CM, "C50.911")])
+    assert result.profile.primary.site is None
+    assert "several primary cancers coded: primary.site unknown" in result.notes
+
+
+def test_partial_birth_date_leaves_age_unknown() -> None:
+    items = resources()
+    items[0]["birthDate"] = "1968"
+    result = mapped(items)
+    assert result.profile.age_years is None
+    assert "Patient.birthDate is a partial date: age left unknown" in result.notes
+
+
+def test_egfr_is_not_used_as_creatinine_clearance() -> None:
+    result = mapped(resources())
+    assert result.profile.labs.crcl_ml_min is None
+    assert "LOINC 98979-8 not used: eGFR is not a Cockcroft-Gault CrCl" in result.notes
+
+
+@pytest.mark.parametrize(
+    ("medication", "expected"),
+    [
+        (
+            {
+                "medicationCodeableConcept": {
+                    "coding": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "77655"}
+                    ]
+                }
+            },
+            "zoledronic_acid",
+        ),
+        (
+            {
+                "medicationCodeableConcept": {
+                    "coding": [{"system": "http://www.whocc.no/atc", "code": "M05BX04"}]
+                }
+            },
+            "denosumab",
+        ),
+        ({"medicationCodeableConcept": {"text": "Xgeva 120 mg/1.7 mL"}}, "denosumab"),
+        ({"medicationCodeableConcept": {"text": "唑来膦酸注射液 4 mg"}}, "zoledronic_acid"),
+        (
+            {"medicationCodeableConcept": {"coding": [{"system": "urn:other", "code": "77655"}]}},
+            None,
+        ),
+        (
+            {
+                "contained": [
+                    {
+                        "resourceType": "Medication",
+                        "id": "m1",
+                        "code": {"text": "pamidronate disodium"},
+                    }
+                ],
+                "medicationReference": {"reference": "#m1"},
+            },
+            "pamidronate",
+        ),
+        (
+            {
+                "medicationReference": {
+                    "reference": "Medication/x",
+                    "display": "IBANDRONIC ACID 6 MG",
+                }
+            },
+            "ibandronate",
+        ),
+        ({"medicationCodeableConcept": {"text": "amoxicillin"}}, None),
+    ],
+)
+def test_drugs_are_identified_by_code_system_and_name(
+    medication: dict[str, Any], expected: str | None
+) -> None:
+    assert identify_drug(medication, {}) == expected
+
+
+def test_active_bone_agents_and_risk_modifiers_become_medication_fields() -> None:
+    def statement(ident: str, text: str, status: str = "active") -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationStatement",
+            "id": ident,
+            "status": status,
+            "subject": {"reference": "Patient/pt-breast-1"},
+            "medicationCodeableConcept": {"text": text},
+        }
+
+    items = [
+        statement("a", "denosumab"),
+        statement("b", "bevacizumab"),
+        statement("c", "zoledronic acid", "stopped"),
+    ]
+    meds = mapped(items).profile.meds
+    assert meds.current_bma == ["denosumab"]
+    assert meds.antiangiogenic is True
+    assert meds.corticosteroid is None
+
+
+def test_draft_orders_are_read_leniently() -> None:
+    # The hook library's R4 example: NutritionOrder without intent, doseAndRate as an object.
+    context = json.loads((EXAMPLES / "order-sign-context-r4.json").read_text())["context"]
+    drafts = read_draft_orders(context["draftOrders"], None, {})
+    assert (drafts.orders, drafts.agents, drafts.problems) == ([], set(), [])
+    zoledronic = copy.deepcopy(context["draftOrders"]["entry"][1])
+    zoledronic["resource"].update(
+        id="zol", medicationCodeableConcept={"text": "zoledronic acid 4 mg"}
+    )
+    context["draftOrders"]["entry"].append(zoledronic)
+    drafts = read_draft_orders(context["draftOrders"], None, {})
+    assert [(o.reference, o.agent, o.dose_mg) for o in drafts.orders] == [
+        ("MedicationRequest/zol", "zoledronic_acid", None)
+    ]
+    assert drafts.problems == [
+        "draftOrders MedicationRequest/zol: dosageInstruction.0.doseAndRate: "
+        "Input should be a valid list"
+    ]
+
+
+def test_unresolved_medication_references_are_reported() -> None:
+    context = json.loads((EXAMPLES / "order-sign-context-medicationreference.json").read_text())[
+        "context"
+    ]
+    drafts = read_draft_orders(context["draftOrders"], None, {})
+    assert drafts.orders == []
+    assert len(drafts.problems) == 2
+    assert all(
+        p.endswith("medicationReference: not resolved; drug read from its display text")
+        for p in drafts.problems
+    )
+
+
+def test_a_planned_dental_extraction_in_the_drafts_is_found() -> None:
+    request = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": "Surgical tooth extraction"},
+        "subject": {"reference": "Patient/1"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": request}]}
+    assert read_draft_orders(bundle, None, {}).dental_planned is True
+
+
+def test_bundle_timestamp_sets_the_reference_date() -> None:
+    later = {**BUNDLE, "timestamp": "2036-11-23T00:00:00Z"}
+    assert bundle_to_profile(later).age_years == 68.0
+    with pytest.raises(ProfileError, match=r"Bundle\.timestamp: not a FHIR instant"):
+        bundle_to_profile({**BUNDLE, "timestamp": "soon"})
+
+
+def test_driver_results_are_read_per_gene() -> None:
+    def variant(ident: str, gene: str, answer: str, date: str) -> dict[str, Any]:
+        studied = {
+            "code": {"coding": [{"system": LOINC, "code": "48018-6"}]},
+            "valueCodeableConcept": {
+                "coding": [{"system": "http://www.genenames.org", "code": gene}]
+            },
+        }
+        return {
+            "resourceType": "Observation",
+            "id": ident,
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "69548-6"}]},
+            "effectiveDateTime": date,
+            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer}]},
+            "component": [studied],
+        }
+
+    items = [
+        variant("egfr-old", "HGNC:3236", "LA9634-2", "2025-01-01"),
+        variant("egfr-new", "HGNC:3236", "LA9633-4", "2026-06-01"),
+        variant("alk", "HGNC:427", "LA9634-2", "2026-06-01"),
+    ]
+    drivers = mapped(items).profile.drivers
+    assert (drivers.egfr, drivers.alk) == ("positive", "negative")
+
+
+def test_unrecognised_medicines_are_listed_not_dropped() -> None:
+    assert mapped(resources()).notes[-1] == (
+        "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-letrozole"
+    )

@@ -1,0 +1,84 @@
+"""Chinese reports: every clinician-facing text of the knowledge base has a translation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bonecds import Knowledge, evaluate
+from bonecds.cli import app
+from bonecds.i18n import DISCLAIMERS
+from bonecds.scenarios import load_scenario
+from tests.conftest import FIXTURES, RULES
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
+
+
+def test_project_rules_have_no_missing_translation(knowledge: Knowledge) -> None:
+    assert [str(d) for d in knowledge.knowledge.lint] == []
+
+
+def test_every_scenario_renders_its_clinical_texts_in_chinese(knowledge: Knowledge) -> None:
+    for path in SCENARIOS:
+        scenario, profile = load_scenario(path)
+        report = evaluate(profile, knowledge, scenario.as_of, language="zh")
+        assert report.disclaimer == DISCLAIMERS["zh"]
+        texts = [item.label for item in report.ranked] + [item.rationale for item in report.ranked]
+        texts += [c.text for c in report.cautions] + [n.text for n in report.notes]
+        texts += [r.text for c in report.contraindicated for r in c.reasons]
+        texts += [r.reason for r in report.data_requests] + [c.label for c in report.context]
+        untranslated = [text for text in texts if not HAN.search(text)]
+        assert untranslated == [], f"{path.name}: {untranslated[:3]}"
+
+
+def test_english_is_the_default_and_ids_do_not_change(knowledge: Knowledge) -> None:
+    scenario, profile = load_scenario(FIXTURES / "sample-breast-bone-mets.yaml")
+    english = evaluate(profile, knowledge, scenario.as_of)
+    chinese = evaluate(profile, knowledge, scenario.as_of, language="zh")
+    texts = [i.label for i in english.ranked] + [i.rationale for i in english.ranked]
+    texts += [c.text for c in english.cautions] + [english.disclaimer]
+    assert not [text for text in texts if HAN.search(text)]
+    assert [i.id for i in english.ranked] == [i.id for i in chinese.ranked]
+    assert [i.score for i in english.ranked] == [i.score for i in chinese.ranked]
+
+
+def test_cli_lang_zh() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(FIXTURES / "sample-breast-bone-mets.yaml"),
+            "--lang",
+            "zh",
+            "--rules",
+            str(RULES),
+        ],
+    )
+    assert result.exit_code == 0
+    assert DISCLAIMERS["zh"][:10] in result.stdout
+    assert "急症与处理方案" in result.stdout
+
+
+def test_missing_translation_fails_rules_check(tmp_path: Path) -> None:
+    for name in (
+        "settings.yaml",
+        "sources.yaml",
+        "vocabulary.yaml",
+        "d-bone-modifying-agents.yaml",
+    ):
+        shutil.copy(RULES / name, tmp_path / name)
+    path = tmp_path / "d-bone-modifying-agents.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("          renal-monitoring: >-", "          renal-monitorin: >-"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["rules", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "error[missing-translation] no Chinese translation for cautions.renal-monitoring" in (
+        result.stderr
+    )
