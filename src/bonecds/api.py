@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.engine import run_engine
 from bonecds.errors import InputError
@@ -37,11 +38,19 @@ def default_rules_dir() -> Path:
 
 
 def load_knowledge(directory: Path | str | None = None) -> Knowledge:
-    """Load, check and compile a rules directory (RuleError lists every problem found).
+    """Load, check and compile a rules directory (RuleError lists every problem found); an
+    unchanged directory comes from the compiled-knowledge cache (cache.py).
 
     >>> knowledge = load_knowledge("rules")  # doctest: +SKIP
     """
-    return compile_rules(load_rules(directory if directory is not None else default_rules_dir()))
+    path = Path(directory) if directory is not None else default_rules_dir()
+    if not path.is_dir():
+        return _build(path)  # the loader names the problem
+    return cached(path, _build)
+
+
+def _build(directory: Path) -> Knowledge:
+    return compile_rules(load_rules(directory))
 
 
 def evaluate(

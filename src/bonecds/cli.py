@@ -18,16 +18,13 @@ from typing import Annotated, NoReturn
 import typer
 
 from bonecds.api import default_rules_dir, evaluate, load_knowledge, why_not
-from bonecds.catalogue import render_catalogue
 from bonecds.errors import InputError, InternalError, RuleError
 from bonecds.explain import describe
 from bonecds.loader import load_rules
 from bonecds.profile import PatientProfile
-from bonecds.regression import coverage, diff_knowledge, junit_xml, run_scenario, scenario_files
 from bonecds.render import FORMATS
 from bonecds.render.text import render_why_not
 from bonecds.scenarios import read_patient
-from bonecds.schema import dump, patient_schema, rule_file_schema
 
 app = typer.Typer(
     add_completion=False,
@@ -150,6 +147,8 @@ def run_scenarios_command(
 ) -> None:
     """Run clinical scenarios: PASS/FAIL each with a readable diff; exit 1 on any failure."""
     with _errors_as_exit():
+        from bonecds.regression import coverage, junit_xml, run_scenario, scenario_files
+
         knowledge = load_knowledge(rules)
         files = scenario_files(paths or [Path("patient_fixtures")])
         if not files:
@@ -184,6 +183,8 @@ def diff_command(
 ) -> None:
     """Run the scenarios on two versions of the rules and list every output that changes."""
     with _errors_as_exit():
+        from bonecds.regression import diff_knowledge, scenario_files
+
         files = scenario_files(paths or [Path("patient_fixtures")])
         changes = diff_knowledge(files, load_knowledge(rules_a), load_knowledge(rules_b))
         lines = []
@@ -270,6 +271,8 @@ def rules_show(
 def rules_docs(rules: RulesOption = None) -> None:
     """Print the knowledge catalogue (Markdown): every rule in plain words, with citations."""
     with _errors_as_exit():
+        from bonecds.catalogue import render_catalogue
+
         text = render_catalogue(load_rules(rules or default_rules_dir()))
     sys.stdout.write(text)
 
@@ -277,6 +280,8 @@ def rules_docs(rules: RulesOption = None) -> None:
 @app.command("schema")
 def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or rules")]) -> None:
     """Print a JSON Schema: the patient profile, or the rule-file format."""
+    from bonecds.schema import dump, patient_schema, rule_file_schema
+
     builders: dict[str, Callable[[], dict[str, object]]] = {
         "patient": patient_schema,
         "rules": rule_file_schema,

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import orjson
+
 from bonecds.api import Knowledge, evaluate
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
@@ -75,11 +77,18 @@ def _evaluate_record(
         return [("<engine>", str(error))]
     except Exception as error:  # a bug: keep going, name only its class
         return [("<internal>", f"internal error ({error.__class__.__name__})")]
-    # Canonical JSON on one line: sorted keys as in Report.to_json, without its indentation
-    # (an indent forces the pure-Python encoder, about three times slower here).
     data = report.model_dump(mode="json", exclude={"explanations"})
-    line = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return line, report.ranked[0].id if report.ranked else "(none ranked)"
+    return _report_line(data), report.ranked[0].id if report.ranked else "(none ranked)"
+
+
+def _report_line(data: dict[str, Any]) -> str:
+    """Canonical JSON on one line, sorted keys as in Report.to_json. orjson writes a 15 KiB
+    report several times faster than the json module; an integer beyond 64 bits, which it
+    refuses, falls back to the json module."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError:
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _to_profile(data: Any) -> PatientProfile:

@@ -65,7 +65,7 @@ class _Action:
 class _Registered:
     handle: int
     actions: dict[str, _Action]
-    fact_keys: frozenset[str]
+    plan: FactPlan
 
 
 _lock = threading.Lock()
@@ -79,11 +79,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         ruleset = _ensure_registered(compiled)
         sid = f"e{next(_session_ids)}"
         fired: list[Firing] = []
-        patient = {
-            key: value
-            for key, value in encode_facts(facts.values).items()
-            if key in ruleset.fact_keys
-        }
+        patient = encode_facts(facts.values, ruleset.plan)
         try:
             _assert(ruleset, _dumps({"t": "p", **patient, "sid": sid}), sid, fired)
             for stratum in range(1, compiled.max_stratum + 1):
@@ -95,17 +91,41 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
             _delete_state(ruleset.handle, sid)
 
 
-def encode_facts(values: dict[str, Any]) -> dict[str, Any]:
-    """Flat fact keys for durable_rules; a list becomes one flag per allowed value (its
-    length is the separate `<list>.count` field)."""
+@dataclass(frozen=True)
+class FactPlan:
+    """How profile values become patient-fact keys: a scalar field is one key, a list field
+    one flag per allowed value (its length is the separate `<list>.count` field). A plan made
+    for a ruleset keeps only the keys its patterns mention: no other key can change a match."""
+
+    scalars: dict[str, str]
+    lists: dict[str, tuple[tuple[str, str], ...]]
+
+    @classmethod
+    def for_keys(cls, keep: frozenset[str] | None = None) -> FactPlan:
+        scalars: dict[str, str] = {}
+        lists: dict[str, tuple[tuple[str, str], ...]] = {}
+        for path, spec in FIELDS.items():
+            if spec.type.endswith("-list"):
+                flags = ((member, list_key(path, member)) for member in spec.values)
+                lists[path] = tuple((m, k) for m, k in flags if keep is None or k in keep)
+            elif keep is None or fact_key(path) in keep:
+                scalars[path] = fact_key(path)
+        return cls(scalars, lists)
+
+
+_EVERY_KEY = FactPlan.for_keys()
+
+
+def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[str, Any]:
+    """The patient fact of `values` under `plan` (by default every key)."""
     fact: dict[str, Any] = {}
     for path, value in values.items():
-        spec = FIELDS.get(path)
-        if spec is not None and spec.type.endswith("-list"):
-            for member in spec.values:
-                fact[list_key(path, member)] = member in value
-        elif spec is not None:
-            fact[fact_key(path)] = value
+        flags = plan.lists.get(path)
+        if flags is not None:
+            for member, key in flags:
+                fact[key] = member in value
+        elif path in plan.scalars:
+            fact[plan.scalars[path]] = value
     return fact
 
 
@@ -165,7 +185,7 @@ def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
         )
         for rule in compiled.rules
     }
-    ruleset = _Registered(handle, actions, _referenced_keys(definition))
+    ruleset = _Registered(handle, actions, FactPlan.for_keys(_referenced_keys(definition)))
     _registered[compiled.ruleset_name] = ruleset
     return ruleset
 

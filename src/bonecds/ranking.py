@@ -8,6 +8,7 @@ lists the fields it is conditional on; each such field also appears as a data re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,6 @@ from bonecds.rules import (
     Propose,
     Request,
     Rule,
-    condition_fields,
 )
 
 
@@ -126,10 +126,7 @@ def rank(
         context=sorted(collected.context.values(), key=lambda item: item.id),
         notes=collected.notes,
         derived=[DerivedOut(**vars(item)) for item in facts.derived],
-        rules_fired=[
-            FiredRule(rule=hit.rule.id, branch=hit.branch.name, conditional_on=hit.missing)
-            for hit in hits
-        ],
+        rules_fired=[_fired_rule(hit.rule.id, hit.branch.name, *hit.missing) for hit in hits],
     )
 
 
@@ -143,7 +140,7 @@ def _hits(firings: list[Firing], knowledge: KnowledgeBase, facts: Facts) -> list
     hits = []
     for order, ways in sorted(grouped.items()):
         missing = [field for way in _minimal(ways) for field in way]
-        hits.append(_hit(knowledge.rules[order[0]], order[1], missing, knowledge, facts))
+        hits.append(_hit(order, missing, knowledge, facts))
     return hits
 
 
@@ -155,18 +152,17 @@ def _minimal(ways: list[list[str]]) -> list[list[str]]:
 
 
 def _hit(
-    rule: Rule, branch_index: int, missing: list[str], knowledge: KnowledgeBase, facts: Facts
+    order: tuple[int, int], missing: list[str], knowledge: KnowledgeBase, facts: Facts
 ) -> _Hit:
-    branch = rule.branches[branch_index]
-    needs = list(dict.fromkeys((*rule.needs, *branch.needs)))
-    missing = [_input_path(name) for name in missing]
-    read = [*condition_fields(rule.when), *condition_fields(branch.when), *needs]
-    values = [_patient_value(name, facts) for name in dict.fromkeys(read)]
-    citations = [
-        CitationOut(source=c.source, title=knowledge.sources[c.source].title, locator=c.locator)
-        for c in rule.citations
+    rule = knowledge.rules[order[0]]
+    values = [
+        _patient_value(name, facts.values.get(name)) for name in knowledge.branch_reads[order]
     ]
-    return _Hit(rule, branch, list(dict.fromkeys(missing)), values, citations)
+    citations = [
+        _citation(c.source, knowledge.sources[c.source].title, c.locator) for c in rule.citations
+    ]
+    missing = [_input_path(name) for name in missing]
+    return _Hit(rule, rule.branches[order[1]], list(dict.fromkeys(missing)), values, citations)
 
 
 def _input_path(name: str) -> str:
@@ -174,9 +170,27 @@ def _input_path(name: str) -> str:
     return spec.input_path if spec is not None and spec.input_path else name
 
 
-def _patient_value(name: str, facts: Facts) -> PatientValue:
-    spec = FIELDS[name]
-    return PatientValue(field=name, value=facts.values.get(name), unit=spec.unit)
+# Reports share these frozen models: most firings show the same citations and many the same
+# values, and building a pydantic model per mention was the largest cost of ranking.
+@functools.lru_cache(maxsize=4096)
+def _fired_rule(rule: str, branch: str, *missing: str) -> FiredRule:
+    return FiredRule(rule=rule, branch=branch, conditional_on=list(missing))
+
+
+@functools.lru_cache(maxsize=4096)
+def _citation(source: str, title: str, locator: str) -> CitationOut:
+    return CitationOut(source=source, title=title, locator=locator)
+
+
+def _patient_value(name: str, value: Any) -> PatientValue:
+    if isinstance(value, list):  # unhashable: never shared
+        return PatientValue(field=name, value=value, unit=FIELDS[name].unit)
+    return _shared_value(name, value)
+
+
+@functools.lru_cache(maxsize=65536, typed=True)  # typed: True and 1 stay different values
+def _shared_value(name: str, value: Any) -> PatientValue:
+    return PatientValue(field=name, value=value, unit=FIELDS[name].unit)
 
 
 def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:

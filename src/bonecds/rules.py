@@ -10,6 +10,7 @@ case the rule still fires and its result is marked conditional on that field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,7 +85,7 @@ Condition = FieldTest | Proposed | Derived | All | Any_ | Not
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Citation(_Model):
@@ -265,6 +266,26 @@ class KnowledgeBase:
     def label(self, item_id: str) -> str:
         item = self.vocabulary.get(item_id)
         return item.label if item else item_id
+
+    @cached_property
+    def branch_reads(self) -> dict[tuple[int, int], tuple[str, ...]]:
+        """Per (rule index, branch index): every field the branch reads (its rule's and its
+        own conditions, then what they need), without repeats. Computed once: the report
+        shows these values for every firing."""
+        return {
+            (rule_index, branch_index): tuple(
+                dict.fromkeys(
+                    (
+                        *condition_fields(rule.when),
+                        *condition_fields(branch.when),
+                        *rule.needs,
+                        *branch.needs,
+                    )
+                )
+            )
+            for rule_index, rule in enumerate(self.rules)
+            for branch_index, branch in enumerate(rule.branches)
+        }
 
 
 def condition_fields(condition: Condition | None) -> list[str]:
