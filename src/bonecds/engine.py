@@ -178,16 +178,53 @@ def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
         handle = durable.create_ruleset(compiled.ruleset_name, _dumps(definition))
     except Exception as error:
         raise InternalError(f"rules engine refused the ruleset ({error})") from None
+    joined = _joined(compiled)
     actions = {
         rule.name: _Action(
             Firing(rule.order, rule.rule_id, rule.branch, rule.assumes, rule.tolerant),
-            tuple(_dumps(dict(fact))[:-1] for fact in rule.produces),
+            tuple(_dumps(dict(fact))[:-1] for fact in rule.produces if _wanted(fact, joined)),
         )
         for rule in compiled.rules
     }
     ruleset = _Registered(handle, actions, FactPlan.for_keys(_referenced_keys(definition)))
     _registered[compiled.ruleset_name] = ruleset
     return ruleset
+
+
+def _joined(compiled: CompiledKnowledge) -> tuple[set[str], set[str]]:
+    """What the joins of the ruleset can match: the fact names (`n`) they mention, and the fact
+    types (`t`) some join matches whatever the name."""
+    names: set[str] = set()
+    any_name: set[str] = set()
+    for rule in compiled.rules:
+        for element in rule.pattern.get("all", ()):
+            for alias, expression in element.items():
+                if alias == "p":
+                    continue  # the patient fact
+                terms = _terms(expression)
+                names.update(str(value) for key, value in terms if key == "n")
+                if not any(key == "n" for key, _ in terms):
+                    any_name.update(str(value) for key, value in terms if key == "t")
+    return names, any_name
+
+
+def _terms(node: Any) -> list[tuple[str, Any]]:
+    """Every (key, value) equality term of a pattern expression, at any depth."""
+    if isinstance(node, list):
+        return [term for item in node for term in _terms(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [(key, value) for key, value in node.items() if not isinstance(value, dict | list)]
+    return found + [
+        t for value in node.values() if isinstance(value, dict | list) for t in _terms(value)
+    ]
+
+
+def _wanted(fact: dict[str, Any], joined: tuple[set[str], set[str]]) -> bool:
+    """A produced fact that no join can match changes nothing: it is not asserted (each
+    assert is a pass through the engine)."""
+    names, any_name = joined
+    return str(fact.get("n")) in names or str(fact.get("t")) in any_name
 
 
 def _referenced_keys(definition: dict[str, Any]) -> frozenset[str]:
