@@ -10,6 +10,7 @@ import pytest
 
 from bonecds import cache
 from bonecds.api import _build, evaluate, load_knowledge
+from bonecds.errors import RuleError
 from bonecds.scenarios import read_patient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def test_a_broken_rule_file_is_reported_not_served_from_the_cache(
 ) -> None:
     load_knowledge(rules)
     (rules / "zz-broken.yaml").write_text("rules:\n  - id: [unclosed\n")
-    with pytest.raises(Exception, match="zz-broken.yaml"):
+    with pytest.raises(RuleError, match=r"zz-broken\.yaml"):
         load_knowledge(rules)
 
 

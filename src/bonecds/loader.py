@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bonecds.rules import (
     Effect,
     KnowledgeBase,
     Rule,
+    RuleKind,
     Source,
     Translation,
     VocabularyItem,
@@ -52,16 +54,7 @@ RULE_KEYS = {
 REQUIRED_RULE_KEYS = ("id", "version", "status", "title", "kind", "when", "rationale", "citations")
 BRANCH_KEYS = {"name", "when", "needs", "effects"}
 STATUSES = ("draft", "reviewed", "retired")
-KINDS = (
-    "emergency",
-    "option",
-    "contraindication",
-    "caution",
-    "data-request",
-    "derived",
-    "note",
-    "context",
-)
+KINDS = typing.get_args(RuleKind)
 
 
 def load_rules(directory: Path | str) -> KnowledgeBase:

@@ -7,32 +7,13 @@ so that every rule and every unknown-value path gets exercised.
 from __future__ import annotations
 
 import random
+import typing
 from typing import Any
 
-SITES = [
-    "breast",
-    "prostate",
-    "lung_nsclc",
-    "lung_sclc",
-    "renal",
-    "myeloma",
-    "smoldering_myeloma",
-    "mgus",
-    "gctb",
-    "osteosarcoma",
-    "ewing",
-    "chondrosarcoma",
-    "colorectal",
-    "other",
-]
-RISK_FACTORS = [
-    "poor_hygiene",
-    "periodontal_disease",
-    "ill_fitting_dentures",
-    "smoking",
-    "uncontrolled_diabetes",
-    "head_neck_rt",
-]
+from bonecds.profile import DentalRiskFactor, PrimarySite
+
+SITES = list(typing.get_args(PrimarySite))
+RISK_FACTORS = list(typing.get_args(DentalRiskFactor))
 AGENTS = ["denosumab", "zoledronic_acid", "pamidronate", "ibandronate"]
 LESION_SITES = ["T4 vertebra", "L2 vertebra", "left femur", "pelvis", "rib", "humerus", "skull"]
 
