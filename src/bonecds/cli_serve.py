@@ -33,9 +33,9 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         trusted_issuers: Annotated[
             Path | None, typer.Option(help="JSON file of trusted CDS clients and their JWKS.")
         ] = None,
-        feedback_db: Annotated[Path, typer.Option(help="SQLite file for card feedback.")] = Path(
-            "bonecds-feedback.sqlite3"
-        ),
+        feedback_db: Annotated[
+            str, typer.Option(help="Card feedback: an SQLite file, or a postgresql:// URL.")
+        ] = "bonecds-feedback.sqlite3",
         cors_origin: Annotated[
             list[str] | None, typer.Option(help="Allowed browser origin (repeatable).")
         ] = None,

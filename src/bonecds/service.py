@@ -10,10 +10,8 @@ instances, counts and reasons, never patient data, request bodies or tokens.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +50,7 @@ from bonecds.cds_hooks import (
     state_notes,
 )
 from bonecds.errors import BonecdsError, InputError, ProfileError
+from bonecds.feedback import open_store
 from bonecds.fhir import map_resources, parse_resources, read_draft_orders
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.report import Report
@@ -104,7 +103,7 @@ class ServiceConfig:
     rules_dir: Path | None = None
     issuers: tuple[TrustedIssuer, ...] = ()
     insecure_dev: bool = False
-    feedback_db: Path = Path("bonecds-feedback.sqlite3")
+    feedback_db: Path | str = Path("bonecds-feedback.sqlite3")  # or a postgresql:// URL
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 5_000_000
     allow_open_fhir: bool = False  # fhirServer without fhirAuthorization (checklist R-8)
@@ -211,37 +210,6 @@ class TokenVerifier:
             return None
 
 
-class FeedbackStore:
-    """Feedback in SQLite; repeated feedback for the same card is stored once (checklist F-3)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS feedback (item_hash TEXT PRIMARY KEY, service_id TEXT"
-                " NOT NULL, card TEXT NOT NULL, outcome TEXT NOT NULL, outcome_timestamp TEXT NOT"
-                " NULL, item TEXT NOT NULL, received_at TEXT NOT NULL)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
-
-    def add(self, service_id: str, feedback: Feedback) -> int:
-        """Store each item; returns how many were new."""
-        received = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        rows = []
-        for item in feedback.feedback:
-            text = item.model_dump_json(exclude_none=True)
-            digest = hashlib.sha256(f"{service_id}\n{text}".encode()).hexdigest()
-            rows.append(
-                (digest, service_id, item.card, item.outcome, item.outcomeTimestamp, text, received)
-            )
-        with self._connect() as db:
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            return db.total_changes - before
-
-
 class _Problem(Exception):
     """An HTTP error answered with an OperationOutcome naming fields, never values."""
 
@@ -296,7 +264,7 @@ class CdsService:
         self.config = config
         self.knowledge = config.knowledge or load_knowledge(config.rules_dir)
         self.verifier = TokenVerifier(config.issuers)
-        self.feedback = FeedbackStore(config.feedback_db)
+        self.feedback = open_store(config.feedback_db)
         self.base = config.base_url.rstrip("/")
         self.source = Source(
             label="bonecds (research prototype, not a medical device)",
