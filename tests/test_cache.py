@@ -105,3 +105,13 @@ def test_old_entries_are_pruned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         (directory / "file").write_text(str(index))
         assert cache.cached(directory, lambda d: d.name) == directory.name
     assert len(list(where.glob("knowledge-*.pickle"))) == cache.KEEP_ENTRIES
+
+
+def test_an_entry_others_can_write_is_not_trusted(
+    rules: Path, builds: list[Path], tmp_path: Path
+) -> None:
+    load_knowledge(rules)
+    (entry,) = (tmp_path / "cache").glob("knowledge-*.pickle")
+    entry.chmod(0o666)
+    load_knowledge(rules)
+    assert len(builds) == 2

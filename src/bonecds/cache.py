@@ -9,7 +9,8 @@ so an entry is never stale; it holds exactly what loading would have built, so r
 change.
 
 The cache lives in `$BONECDS_CACHE_DIR`, else `$XDG_CACHE_HOME/bonecds`, else `~/.cache/bonecds`
-(created owner-only: entries are pickles, read only from the user's own directory).
+(created owner-only; entries are pickles, so only entries the user owns and no one else can
+write are read).
 `BONECDS_CACHE_DIR=off` disables it. A cache that cannot be read or written is skipped silently:
 it only saves time.
 """
@@ -45,12 +46,19 @@ def cached(directory: Path, build: Callable[[Path], T]) -> T:
         return build(directory)
     entry = where / f"knowledge-{_digest(directory)}.pickle"
     try:
-        return pickle.loads(entry.read_bytes())  # type: ignore[no-any-return]
+        if _trusted(entry):
+            return pickle.loads(entry.read_bytes())  # type: ignore[no-any-return]
     except Exception:  # absent, unreadable or corrupt: build it again
         pass
     result = build(directory)
     _store(where, entry, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     return result
+
+
+def _trusted(entry: Path) -> bool:
+    """Unpickling runs code: read only entries this user owns and nobody else can write."""
+    status = entry.stat()
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 def _digest(directory: Path) -> str:
