@@ -52,6 +52,11 @@ class Firing:
     tolerant: tuple[str, ...]
 
 
+def _firing_key(firing: Firing) -> tuple[Any, ...]:
+    """Firing's own order (its fields in turn), without a Python-level __lt__ per comparison."""
+    return (firing.order, firing.rule_id, firing.branch, firing.assumes, firing.tolerant)
+
+
 @dataclass(frozen=True)
 class _Action:
     """What a durable_rules rule does when it fires: record the firing, assert its facts
@@ -84,7 +89,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
             _assert(ruleset, _dumps({"t": "p", **patient, "sid": sid}), sid, fired)
             for stratum in range(1, compiled.max_stratum + 1):
                 _assert(ruleset, _dumps({"t": "ph", "n": stratum, "sid": sid}), sid, fired)
-            return sorted(set(fired))
+            return sorted(set(fired), key=_firing_key)
         except (durable.error, MemoryError) as error:
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:

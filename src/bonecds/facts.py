@@ -149,8 +149,7 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
 
 def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        value = getattr(model, name)
+    for name, value in model.__dict__.items():  # a pydantic model's fields, in declared order
         path = f"{prefix}{name}"
         if value is None or path == "patient_id":
             continue
