@@ -13,18 +13,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from bonecds.api import default_rules_dir, evaluate, load_knowledge, why_not
 from bonecds.errors import InputError, InternalError, RuleError
-from bonecds.explain import describe
-from bonecds.loader import load_rules
-from bonecds.profile import PatientProfile
-from bonecds.render import FORMATS
-from bonecds.render.text import render_why_not
-from bonecds.scenarios import read_patient
+
+if TYPE_CHECKING:
+    from bonecds.profile import PatientProfile
+    from bonecds.rules import KnowledgeBase
+
+# The library is imported inside each command, so that `bonecds --help` and argument errors
+# answer without loading pydantic models, the rules machinery or durable_rules.
 
 app = typer.Typer(
     add_completion=False,
@@ -90,6 +90,8 @@ def _parse_date(text: str | None) -> dt.date:
 
 
 def _read_patient(path: str, as_of: dt.date | None) -> tuple[PatientProfile, dt.date | None]:
+    from bonecds.scenarios import read_patient
+
     if path == "-":
         return read_patient(None, sys.stdin.read(), as_of)
     return read_patient(Path(path), as_of=as_of)
@@ -117,6 +119,10 @@ def evaluate_command(
 ) -> None:
     """Evaluate one patient and print the ranked management options."""
     with _errors_as_exit():
+        from bonecds.api import evaluate, load_knowledge, why_not
+        from bonecds.render import FORMATS
+        from bonecds.render.text import render_why_not
+
         given = _parse_date(as_of) if as_of else None
         profile, scenario_date = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
@@ -147,6 +153,7 @@ def run_scenarios_command(
 ) -> None:
     """Run clinical scenarios: PASS/FAIL each with a readable diff; exit 1 on any failure."""
     with _errors_as_exit():
+        from bonecds.api import load_knowledge
         from bonecds.regression import coverage, junit_xml, run_scenario, scenario_files
 
         knowledge = load_knowledge(rules)
@@ -183,6 +190,7 @@ def diff_command(
 ) -> None:
     """Run the scenarios on two versions of the rules and list every output that changes."""
     with _errors_as_exit():
+        from bonecds.api import load_knowledge
         from bonecds.regression import diff_knowledge, scenario_files
 
         files = scenario_files(paths or [Path("patient_fixtures")])
@@ -199,6 +207,14 @@ def diff_command(
         raise typer.Exit(1)
 
 
+def _load_rules(rules: Path | None) -> KnowledgeBase:
+    """The rules as written (not compiled), for the commands that show them."""
+    from bonecds.api import default_rules_dir
+    from bonecds.loader import load_rules
+
+    return load_rules(rules or default_rules_dir())
+
+
 @rules_app.command("check")
 def rules_check(
     directory: Annotated[
@@ -206,6 +222,8 @@ def rules_check(
     ] = None,
 ) -> None:
     """Check every rule file; print every problem as file:line:column: error[code] message."""
+    from bonecds.api import load_knowledge
+
     try:
         knowledge = load_knowledge(directory)
     except RuleError as error:
@@ -226,7 +244,7 @@ def rules_check(
 def rules_list(rules: RulesOption = None) -> None:
     """List the rules: id, catalogue entry, kind, status and title."""
     with _errors_as_exit():
-        knowledge = load_rules(rules or default_rules_dir())
+        knowledge = _load_rules(rules)
         lines = [f"{r.id}\t{r.catalogue}\t{r.kind}\t{r.status}\t{r.title}" for r in knowledge.rules]
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -237,7 +255,9 @@ def rules_show(
 ) -> None:
     """Show one rule: conditions in plain words, effects, evidence and citations."""
     with _errors_as_exit():
-        knowledge = load_rules(rules or default_rules_dir())
+        from bonecds.explain import describe
+
+        knowledge = _load_rules(rules)
         matches = [rule for rule in knowledge.rules if rule.id == rule_id]
         if not matches:
             _fail(f"error: no rule '{rule_id}'", 2)
@@ -273,7 +293,7 @@ def rules_docs(rules: RulesOption = None) -> None:
     with _errors_as_exit():
         from bonecds.catalogue import render_catalogue
 
-        text = render_catalogue(load_rules(rules or default_rules_dir()))
+        text = render_catalogue(_load_rules(rules))
     sys.stdout.write(text)
 
 
