@@ -12,10 +12,7 @@ from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.engine import run_engine
 from bonecds.errors import InputError
-from bonecds.explain import explain_fired
-from bonecds.explain import why_not as explain_why_not
 from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.loader import load_rules
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.ranking import rank
 from bonecds.report import Report, WhyNot
@@ -50,6 +47,8 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
 
 
 def _build(directory: Path) -> Knowledge:
+    from bonecds.loader import load_rules  # YAML and checks: only when the cache has no entry
+
     return compile_rules(load_rules(directory))
 
 
@@ -82,6 +81,8 @@ def evaluate(
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
+    from bonecds.explain import explain_fired  # presentation only, when asked for
+
     explanations = explain_fired(fired, knowledge.knowledge, facts.values)
     return report.model_copy(update={"explanations": explanations})
 
@@ -101,4 +102,6 @@ def why_not(
         profile = parse_profile(profile)
     report = evaluate(profile, knowledge, as_of)
     facts = to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    from bonecds.explain import why_not as explain_why_not
+
     return explain_why_not(option, report, knowledge.knowledge, facts.values)
