@@ -115,3 +115,12 @@ def test_an_entry_others_can_write_is_not_trusted(
     entry.chmod(0o666)
     load_knowledge(rules)
     assert len(builds) == 2
+
+
+def test_an_unreadable_rule_file_is_left_to_the_loader(
+    rules: Path, builds: list[Path], tmp_path: Path
+) -> None:
+    (rules / "zz-dangling.yaml").symlink_to(tmp_path / "missing.yaml")
+    with pytest.raises(RuleError, match=r"zz-dangling\.yaml"):
+        load_knowledge(rules)
+    assert not list((tmp_path / "cache").glob("knowledge-*.pickle"))

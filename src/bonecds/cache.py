@@ -42,16 +42,18 @@ def cache_dir() -> Path | None:
 def cached(directory: Path, build: Callable[[Path], T]) -> T:
     """`build(directory)`, or the entry an identical earlier build left in the cache."""
     where = cache_dir()
-    if where is None:
+    key = _digest(directory) if where is not None else None
+    if where is None or key is None:
         return build(directory)
-    entry = where / f"knowledge-{_digest(directory)}.pickle"
+    entry = where / f"knowledge-{key}.pickle"
     try:
         if _trusted(entry):
             return pickle.loads(entry.read_bytes())  # type: ignore[no-any-return]
     except Exception:  # absent, unreadable or corrupt: build it again
         pass
     result = build(directory)
-    _store(where, entry, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    if _digest(directory) == key:  # not edited while it was being read
+        _store(where, entry, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     return result
 
 
@@ -61,14 +63,18 @@ def _trusted(entry: Path) -> bool:
     return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
-def _digest(directory: Path) -> str:
+def _digest(directory: Path) -> str | None:
+    """The entry's key; None when a file cannot be read (the loader then says which)."""
     digest = hashlib.sha256()
     digest.update(f"{sys.version}\0{directory.resolve()}".encode())
-    for root, files in ((directory, sorted(directory.rglob("*"))), (_SOURCE, _sources())):
-        for path in files:
-            if path.is_file():
-                digest.update(str(path.relative_to(root)).encode() + b"\0")
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    try:
+        for root, files in ((directory, sorted(directory.rglob("*"))), (_SOURCE, _sources())):
+            for path in files:
+                if path.is_file():
+                    digest.update(str(path.relative_to(root)).encode() + b"\0")
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+    except OSError:
+        return None
     return digest.hexdigest()[:32]
 
 
@@ -78,6 +84,7 @@ def _sources() -> list[Path]:
 
 def _store(where: Path, entry: Path, blob: bytes) -> None:
     """Write atomically (a reader never sees half an entry), then prune old entries."""
+    temporary = None
     try:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
@@ -87,5 +94,6 @@ def _store(where: Path, entry: Path, blob: bytes) -> None:
         entries = sorted(where.glob("knowledge-*.pickle"), key=lambda p: p.stat().st_mtime)
         for old in entries[:-KEEP_ENTRIES]:
             old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only home or a full disk: run without the cache
+    except OSError:  # a read-only home or a full disk: run without the cache
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
