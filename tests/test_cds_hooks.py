@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from bonecds import Knowledge, evaluate
+from bonecds.cds_cards import CardContext, order_cards, patient_view_cards
 from bonecds.cds_hooks import (
     Action,
     Card,
-    CardContext,
     CdsRequest,
     CdsResponse,
     Coding,
@@ -28,11 +28,9 @@ from bonecds.cds_hooks import (
     Source,
     Suggestion,
     classify_prefetch,
-    order_cards,
-    patient_view_cards,
     resolve_template,
 )
-from bonecds.fhir import DraftOrder
+from bonecds.fhir_orders import DraftOrder
 from bonecds.report import Report
 from bonecds.scenarios import load_scenario
 from tests.conftest import AS_OF, FIXTURES
@@ -202,7 +200,7 @@ def test_a_summary_is_counted_in_characters_not_bytes() -> None:
 
 
 def test_rendered_summaries_are_shortened_to_one_sentence() -> None:
-    from bonecds.cds_hooks import _summary
+    from bonecds.cds_cards import _summary
 
     assert _summary("First sentence. Second one.") == "First sentence."
     long = _summary("word " * 60)

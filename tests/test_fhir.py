@@ -12,17 +12,9 @@ from typer.testing import CliRunner
 
 from bonecds.cli import app
 from bonecds.errors import ProfileError
-from bonecds.fhir import (
-    ICD10CM,
-    LOINC,
-    SNOMED,
-    UCUM,
-    bundle_to_profile,
-    identify_drug,
-    map_resources,
-    parse_resources,
-    read_draft_orders,
-)
+from bonecds.fhir import bundle_to_profile, map_resources, parse_resources
+from bonecds.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, identify_drug
+from bonecds.fhir_orders import read_draft_orders
 from tests.conftest import AS_OF, FIXTURES, RULES
 
 FHIR = Path(__file__).parent / "fhir"

@@ -34,13 +34,8 @@ from typer.testing import CliRunner
 from bonecds import Knowledge
 from bonecds.cli import app as cli
 from bonecds.errors import InputError
-from bonecds.service import (
-    ServiceConfig,
-    TokenVerifier,
-    TrustedIssuer,
-    create_app,
-    load_issuers,
-)
+from bonecds.service import ServiceConfig, create_app
+from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
 
 FHIR = Path(__file__).parent / "fhir"

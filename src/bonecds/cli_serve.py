@@ -53,7 +53,8 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         """Serve CDS Hooks 2.0 (patient-view, order-select, order-sign, feedback)."""
         import uvicorn
 
-        from bonecds.service import ServiceConfig, create_app, load_issuers
+        from bonecds.service import ServiceConfig, create_app
+        from bonecds.service_auth import load_issuers
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         with errors_as_exit():

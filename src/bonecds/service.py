@@ -1,10 +1,11 @@
 """The CDS Hooks 2.0 service: discovery, patient-view, order-select, order-sign and feedback.
 
 Every clinical judgement comes from `bonecds.evaluate` over a profile mapped from FHIR; this
-module only moves data: authenticate (JWT, 2.0 §Trusting CDS Clients), validate the request,
-collect prefetch (or fetch it from `fhirServer`), evaluate, render cards. Failures are FHIR
-OperationOutcomes (3.0 ballot §Returning OperationOutcome). Logs carry service ids, hook
-instances, counts and reasons, never patient data, request bodies or tokens.
+module only moves data: authenticate (JWT, 2.0 §Trusting CDS Clients, checked by
+`bonecds.service_auth`), validate the request, collect prefetch (or fetch it from `fhirServer`),
+evaluate, render cards. Failures are FHIR OperationOutcomes (3.0 ballot §Returning
+OperationOutcome). Logs carry service ids, hook instances, counts and reasons, never patient
+data, request bodies or tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import jwt
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -30,10 +29,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bonecds.api import Knowledge, evaluate, load_knowledge
+from bonecds.cds_cards import CardContext, order_cards, patient_view_cards, state_notes
 from bonecds.cds_hooks import (
     PREFETCH,
     REQUIRED_PREFETCH,
-    CardContext,
     CdsRequest,
     Feedback,
     OrderSelectContext,
@@ -44,20 +43,18 @@ from bonecds.cds_hooks import (
     Source,
     bundle_resources,
     classify_prefetch,
-    order_cards,
-    patient_view_cards,
     resolve_template,
-    state_notes,
 )
-from bonecds.errors import BonecdsError, InputError, ProfileError
+from bonecds.errors import BonecdsError, ProfileError
 from bonecds.feedback import open_store
-from bonecds.fhir import map_resources, parse_resources, read_draft_orders
+from bonecds.fhir import map_resources, parse_resources
+from bonecds.fhir_orders import read_draft_orders
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.report import Report
+from bonecds.service_auth import TokenVerifier, TrustedIssuer
 
 log = logging.getLogger("bonecds.service")
 _T = TypeVar("_T")
-ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm; never none or HMAC (S-6)
 _USAGE = (
     "Needs the patient, conditions, laboratory results and medication requests (prefetch or "
     "fhirServer access); without them the service answers 412. Research prototype, not a "
@@ -87,15 +84,6 @@ _CONTEXTS: dict[str, type[PatientViewContext]] = {
 
 
 @dataclass(frozen=True)
-class TrustedIssuer:
-    """A CDS client allowed to call: its `iss`, and its JWK Set (file contents or URL)."""
-
-    iss: str
-    jwks: dict[str, Any] | None = None
-    jwks_url: str | None = None  # also the only `jku` accepted from this issuer (S-9)
-
-
-@dataclass(frozen=True)
 class ServiceConfig:
     """How the service runs. `base_url` is its public URL: the JWT `aud` is checked against it."""
 
@@ -111,103 +99,6 @@ class ServiceConfig:
     source_url: str | None = None
     today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(dt.UTC).date())
     knowledge: Knowledge | None = None
-
-
-def load_issuers(path: Path) -> tuple[TrustedIssuer, ...]:
-    """Read `{"issuers": [{"iss": ..., "jwks_file": ... | "jwks_url": ...}]}` (files relative)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        issuers = []
-        for item in data["issuers"]:
-            jwks = None
-            if "jwks_file" in item:
-                jwks = json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
-            issuers.append(TrustedIssuer(item["iss"], jwks, item.get("jwks_url")))
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(
-            f"{path}: not a trusted-issuers file ({error.__class__.__name__})"
-        ) from None
-    return tuple(issuers)
-
-
-class TokenVerifier:
-    """Client JWTs per 2.0 §Trusting CDS Clients and the best-practice order (checklist S-10)."""
-
-    def __init__(self, issuers: tuple[TrustedIssuer, ...], leeway: int = 60) -> None:
-        self.issuers = {issuer.iss: issuer for issuer in issuers}
-        self.leeway, self.max_lifetime = leeway, 3600  # BP: JWTs live about an hour at most
-        self.seen: dict[tuple[str, str], float] = {}
-        self.remote: dict[str, tuple[float, jwt.PyJWKSet]] = {}
-        self.lock = threading.Lock()
-
-    def verify(self, token: str, audience: list[str]) -> str | None:
-        """None when the token is good, else a reason for the log (never for the client)."""
-        try:
-            header = jwt.get_unverified_header(token)
-            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
-        except jwt.PyJWTError:
-            return "malformed"
-        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
-        if issuer is None:
-            return "untrusted issuer"
-        if header.get("alg") not in ALGORITHMS or str(header.get("typ", "")).upper() != "JWT":
-            return "algorithm or type"
-        if header.get("jku") is not None and header["jku"] != issuer.jwks_url:
-            return "jku not allowlisted"
-        key = self._key(issuer, str(header.get("kid", "")))
-        if key is None:
-            return "unknown key"
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[header["alg"]],
-                audience=audience,
-                issuer=iss,
-                leeway=self.leeway,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
-            )
-        except jwt.ExpiredSignatureError:
-            return "expired"
-        except jwt.PyJWTError as error:
-            return error.__class__.__name__
-        return self._fresh(issuer.iss, claims)
-
-    def _fresh(self, iss: str, claims: dict[str, Any]) -> str | None:
-        now = time.time()
-        if (
-            claims["iat"] > now + self.leeway
-            or claims["exp"] > now + self.max_lifetime + self.leeway
-        ):
-            return "iat or lifetime"
-        with self.lock:  # jti kept until exp: a replayed token is refused (2.0, BP)
-            self.seen = {k: exp for k, exp in self.seen.items() if exp + self.leeway > now}
-            if (iss, str(claims["jti"])) in self.seen:
-                return "replayed jti"
-            self.seen[(iss, str(claims["jti"]))] = float(claims["exp"])
-        return None
-
-    def _key(self, issuer: TrustedIssuer, kid: str) -> jwt.PyJWK | None:
-        for refresh in (False, True):
-            keys = self._keyset(issuer, refresh)
-            found = next((k for k in keys.keys if k.key_id == kid), None) if keys else None
-            if found is not None or issuer.jwks_url is None:
-                return found
-        return None
-
-    def _keyset(self, issuer: TrustedIssuer, refresh: bool) -> jwt.PyJWKSet | None:
-        try:
-            if issuer.jwks is not None:
-                return jwt.PyJWKSet.from_dict(issuer.jwks)
-            assert issuer.jwks_url is not None
-            cached = self.remote.get(issuer.jwks_url)
-            if cached and time.time() - cached[0] < (60 if refresh else 3600):
-                return cached[1]
-            keys = jwt.PyJWKSet.from_dict(httpx.get(issuer.jwks_url, timeout=5).json())
-            self.remote[issuer.jwks_url] = (time.time(), keys)
-            return keys
-        except (jwt.PyJWTError, httpx.HTTPError, ValueError):
-            return None
 
 
 class _Problem(Exception):

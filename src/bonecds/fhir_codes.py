@@ -1,0 +1,227 @@
+"""Terminology for the FHIR mapping: code systems, code tables and the helpers that match them.
+
+The tables say what a (system, code) pair means to bonecds (terminology.md §1: never a code
+alone); the mapping itself is in `bonecds.fhir`, draft orders in `bonecds.fhir_orders`. They
+live apart so that the codes, with their verification status (docs/cds-hooks.md; U = written
+from knowledge, to be checked), can be reviewed in one place. `identify_drug` and
+`is_dental_procedure` are here because the mapping and the draft orders both use them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+UCUM = "http://unitsofmeasure.org"
+HGNC = "http://www.genenames.org"
+
+READ_TYPES = (
+    "Patient",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Procedure",
+    "Medication",
+    "ServiceRequest",
+)
+
+# Condition codes -> concept. ICD entries are categories matched by prefix (terminology.md §2).
+CONDITION_CODES: dict[tuple[str, str], str] = {
+    **{(ICD10CM, c): "bone-mets" for c in ("C79.51", "C79.52", "C7B.03")},
+    (ICD10, "C79.5"): "bone-mets",
+    (SNOMED, "94222008"): "bone-mets",
+    (SNOMED, "128462008"): "secondary",  # bone metastasis only with a bone bodySite (mCODE)
+    **{(s, "C50"): "breast" for s in (ICD10CM, ICD10)},
+    **{(s, "C61"): "prostate" for s in (ICD10CM, ICD10)},
+    **{(s, "C34"): "lung" for s in (ICD10CM, ICD10)},
+    (SNOMED, "254637007"): "lung_nsclc",
+    (SNOMED, "254632001"): "lung_sclc",
+    **{(s, "C64"): "renal" for s in (ICD10CM, ICD10)},
+    **{(s, "C90.0"): "myeloma" for s in (ICD10CM, ICD10)},
+    **{(s, c): "colorectal" for s in (ICD10CM, ICD10) for c in ("C18", "C19", "C20")},  # U
+    **{(s, c): "other" for s in (ICD10CM, ICD10) for c in ("C43", "C73")},
+    **{(s, c): "bone-primary" for s in (ICD10CM, ICD10) for c in ("C40", "C41")},
+    **{(s, "D48.0"): "gctb" for s in (ICD10CM, ICD10)},  # the GCTB -> D48.0 mapping is U
+    **{(ICD10CM, c): "cord-compression" for c in ("G95.20", "G95.29", "G83.4")},
+    (ICD10, "G95.2"): "cord-compression",
+    (SNOMED, "71286001"): "cord-compression",
+    (ICD10CM, "M87.180"): "mronj",
+    (ICD10CM, "Z33.1"): "pregnant",
+    (SNOMED, "77386006"): "pregnant",
+}
+PRIMARY_SITES = {"breast", "prostate", "lung", "lung_nsclc", "lung_sclc", "renal", "myeloma"}
+PRIMARY_SITES |= {"colorectal", "other", "bone-primary", "gctb"}
+# ICD-O-3 morphology (mCODE histology extension or a Condition coding) -> primary site.
+MORPHOLOGY = {
+    "9180/3": "osteosarcoma",
+    "9260/3": "ewing",
+    "9364/3": "ewing",
+    "9220/3": "chondrosarcoma",
+    "9250/1": "gctb",
+    **{f"804{n}/3": "lung_sclc" for n in range(1, 6)},  # small cell carcinoma: U
+}
+BONE_SITES = {  # SNOMED body structures (TG-263 map in mCODE, terminology.md §3)
+    "272673000": "bone",
+    "119186007": "bone",
+    "71341001": "femur",
+    "29627003": "femur",
+    "85050009": "humerus",
+    "113197003": "rib",
+    "51299004": "clavicle",
+    "118645006": "pelvis",
+    "22356005": "pelvis",
+    "37783008": "pelvis",
+    "89546000": "skull",
+    "91609006": "mandible",
+    "70925003": "maxilla",
+    "14016003": "bone marrow",
+}
+LONG_BONES = {"femur", "humerus"}
+
+# LOINC -> (profile field, analyte). Quantities need UCUM units (terminology.md §5, §8).
+LOINC_LABS = {
+    **{code: ("labs.scr", "creatinine") for code in ("2160-0", "14682-9", "77140-2")},
+    "2164-2": ("labs.crcl_ml_min", "crcl"),  # measured clearance only, never an eGFR
+    **{code: ("labs.calcium_total", "calcium") for code in ("17861-6", "2000-8")},
+    **{code: ("labs.calcium_ionised", "calcium") for code in ("1994-3", "1995-0", "17864-0")},
+    "1751-7": ("labs.albumin", "albumin"),
+    "6768-6": ("labs.alp_u_l", "alp"),
+    "2039-6": ("labs.cea_ng_ml", "cea"),
+    "29463-7": ("weight_kg", "weight"),
+}
+NOT_USED_LOINC = {  # present in EHR data but deliberately not mapped; the reason is reported
+    **{c: "eGFR is not a Cockcroft-Gault CrCl" for c in ("33914-3", "62238-1", "98979-8")},
+    "98980-6": "eGFR is not a Cockcroft-Gault CrCl",
+    "29265-6": "a laboratory-corrected calcium is not used; total calcium and albumin are",
+}
+# analyte -> UCUM code -> (unit written in the profile, or "" for a bare number; factor)
+UNITS: dict[str, dict[str, tuple[str, float]]] = {
+    "creatinine": {
+        "mg/dL": ("mg/dL", 1.0),
+        "umol/L": ("umol/L", 1.0),
+        "mmol/L": ("umol/L", 1000.0),
+        "mg/L": ("mg/dL", 0.1),
+    },
+    "calcium": {"mg/dL": ("mg/dL", 1.0), "mmol/L": ("mmol/L", 1.0)},
+    "albumin": {"g/dL": ("g/dL", 1.0), "g/L": ("g/L", 1.0)},
+    "crcl": {"mL/min": ("", 1.0)},
+    "alp": {"U/L": ("", 1.0)},
+    "cea": {"ng/mL": ("", 1.0), "ug/L": ("", 1.0)},
+    "weight": {"kg": ("", 1.0), "g": ("", 0.001), "[lb_av]": ("", 0.45359237)},
+}
+OBSERVATION_DONE = {"final", "amended", "corrected"}
+_LIMITS = {  # the laboratory's reference range, read with the value it belongs to
+    "labs.calcium_total": (("low", "labs.calcium_lln"), ("high", "labs.calcium_uln")),
+    "labs.calcium_ionised": (("low", "labs.calcium_ionised_lln"),),
+}
+
+# Medicines: RxNorm ingredient and product codes, ATC, and name stems (English and Chinese).
+# Only zoledronic acid 77655 is partly verified; the other codes are U (terminology.md §6).
+_DRUG_ROWS = (
+    (
+        "zoledronic_acid",
+        "77655 351114 705824",
+        "M05BA08",
+        "zoledron zometa aclasta reclast 唑来膦酸",
+    ),
+    ("denosumab", "993449", "M05BX04", "denosumab xgeva prolia 地舒单抗"),
+    ("pamidronate", "11473", "M05BA03", "pamidron aredia 帕米膦酸"),
+    ("ibandronate", "115264", "M05BA06", "ibandron bondronat boniva 伊班膦酸"),
+    ("antiangiogenic", "253337", "L01FG01 L01XC07", "bevacizumab 贝伐珠单抗"),
+    ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松"),
+    (
+        "ici",
+        "1547545 1597876 1792776",
+        "L01FF01 L01FF02 L01FF05",
+        "pembrolizumab nivolumab atezolizumab",
+    ),
+    (
+        "tki",
+        "1721560 328134 337525 1148495 1727455 1535457 2103164",
+        "L01EB01 L01EB02 L01EB04 L01ED01 L01ED02 L01ED03 L01ED05",
+        "osimertinib gefitinib erlotinib icotinib 埃克替尼 crizotinib alectinib"
+        " ceritinib lorlatinib",
+    ),
+)
+DRUGS = {
+    row[0]: (set(row[1].split()), set(row[2].split()), tuple(row[3].split())) for row in _DRUG_ROWS
+}
+BMA_AGENTS = ("zoledronic_acid", "denosumab", "pamidronate", "ibandronate")
+CURRENT_STATUS = {
+    "MedicationRequest": {"active", "on-hold"},
+    "MedicationStatement": {"active", "intended"},
+}
+# Invasive dental procedures: no SNOMED code is verified (terminology.md §3), so U code + text.
+DENTAL_CODES = {(SNOMED, "55162003")}
+DENTAL_TEXT: tuple[str, ...] = ("tooth extraction", "dental extraction", "extraction of tooth")
+DENTAL_TEXT += ("dental implant", "oral surgery", "dentoalveolar", "拔牙")
+
+
+def identify_drug(request: dict[str, Any], index: dict[str, Any]) -> str | None:
+    """The DRUGS key of a MedicationRequest/Statement's medicine, or None if unrecognised."""
+    concept = request.get("medicationCodeableConcept")
+    reference = request.get("medicationReference") or {}
+    if concept is None and reference:
+        target = reference.get("reference", "")
+        contained = {f"#{r.get('id')}": r for r in request.get("contained", [])}
+        medication = contained.get(target) or index.get(target)
+        concept = (medication or {}).get("code") or {"text": reference.get("display", "")}
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding") or []
+    for name, (rxnorm, atc, _stems) in DRUGS.items():
+        if any((c.get("system"), c.get("code")) in _pairs(rxnorm, atc) for c in codings):
+            return name
+    text = " ".join([concept.get("text") or "", *(c.get("display") or "" for c in codings)])
+    text = text.lower()
+    return next(
+        (name for name, (_r, _a, stems) in DRUGS.items() if any(s in text for s in stems)), None
+    )
+
+
+def is_dental_procedure(resource: dict[str, Any]) -> bool:
+    """An invasive dental procedure, by (U) code or by text (terminology.md §3, §7)."""
+    code = resource.get("code") or {}
+    if any((c.get("system"), c.get("code")) in DENTAL_CODES for c in code.get("coding", [])):
+        return True
+    words = [code.get("text") or "", *(c.get("display") or "" for c in code.get("coding", []))]
+    return any(stem in " ".join(words).lower() for stem in DENTAL_TEXT)
+
+
+def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
+    return {(RXNORM, code) for code in rxnorm} | {(ATC, code) for code in atc}
+
+
+def _codes(concept: Any, system: str) -> list[str]:
+    if not isinstance(concept, dict):
+        return []
+    return [
+        c["code"] for c in concept.get("coding", []) if c.get("system") == system and "code" in c
+    ]
+
+
+def _code_of(concept: Any) -> str | None:
+    codes = [c.get("code") for c in (concept or {}).get("coding", [])]
+    return codes[0] if codes else None
+
+
+def _coded(concept: Any, prefix: bool) -> list[tuple[str, str]]:
+    """Table keys matching the concept's codings; ICD categories match by prefix (C50 ~ C50.912)."""
+    found = []
+    for coding in (concept or {}).get("coding", []):
+        system, code = coding.get("system"), str(coding.get("code", ""))
+        for key in CONDITION_CODES:
+            if key[0] != system:
+                continue
+            icd = system in (ICD10CM, ICD10)
+            stem, bare = key[1].replace(".", ""), code.replace(".", "")
+            if code == key[1] or (prefix and icd and bare.startswith(stem)):
+                found.append(key)
+    return found

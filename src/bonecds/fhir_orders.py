@@ -1,0 +1,88 @@
+"""Draft orders for the order-select and order-sign hooks: the bone-modifying agents ordered.
+
+Kept apart from the patient mapping in `bonecds.fhir`: draft orders are read leniently, one
+order at a time, and describe what is about to be signed rather than the patient's record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bonecds.fhir import _index, dosing_interval_weeks, validation_problems
+from bonecds.fhir_codes import BMA_AGENTS, identify_drug, is_dental_procedure
+
+
+@dataclass(frozen=True)
+class DraftOrder:
+    """A draft MedicationRequest for a bone-modifying agent, read leniently (checklist R-10)."""
+
+    reference: str
+    agent: str
+    dose_mg: float | None
+    interval_weeks: float | None
+    resource: dict[str, Any]
+    problems: tuple[str, ...]
+
+
+@dataclass
+class DraftOrders:
+    """What the order hooks need from `draftOrders`: BMA orders, dental surgery, problems."""
+
+    orders: list[DraftOrder] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)
+    dental_planned: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def read_draft_orders(
+    bundle: dict[str, Any], selections: list[str] | None, index: dict[str, Any]
+) -> DraftOrders:
+    """BMA orders in focus (`selections`, or all for order-sign) and the context they sit in.
+
+    Re-signed revisions need not be `draft` (order-sign 1.1.0, checklist R-12), so status is
+    not filtered. A malformed entry is reported and still read where it can be (R-10).
+    """
+    result = DraftOrders()
+    entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
+    resources: list[dict[str, Any]] = [
+        e["resource"] for e in entries if isinstance(e.get("resource"), dict)
+    ]
+    index = {**index, **_index([r for r in resources if "resourceType" in r])}
+    for position, resource in enumerate(resources):
+        kind = resource.get("resourceType")
+        label = f"{kind}/{resource['id']}" if resource.get("id") else f"{kind}[{position}]"
+        if kind == "ServiceRequest" and is_dental_procedure(resource):
+            result.dental_planned = True
+        if kind != "MedicationRequest":
+            continue
+        agent = identify_drug(resource, index)
+        reference = resource.get("medicationReference") or {}
+        if reference and not _resolves(resource, index):  # checklist R-11
+            how = "read from its display text" if reference.get("display") else "not identifiable"
+            result.problems.append(f"{label}: medicationReference: not resolved; drug {how}")
+        if agent in BMA_AGENTS:
+            problems = tuple(validation_problems(resource, "draftOrders"))
+            result.problems.extend(problems)
+            result.agents.add(agent)
+            if selections is None or label in selections:
+                weeks = dosing_interval_weeks(resource)
+                order = DraftOrder(label, agent, dose_mg(resource), weeks, resource, problems)
+                result.orders.append(order)
+    return result
+
+
+def _resolves(request: dict[str, Any], index: dict[str, Any]) -> bool:
+    target = (request.get("medicationReference") or {}).get("reference", "")
+    contained = {f"#{r.get('id')}" for r in request.get("contained", [])}
+    return target in contained or target in index
+
+
+def dose_mg(request: dict[str, Any]) -> float | None:
+    """The ordered dose in mg, read from the R4 `doseAndRate` array only."""
+    dosage = (request.get("dosageInstruction") or [{}])[0] or {}
+    rates = dosage.get("doseAndRate")
+    quantity = rates[0].get("doseQuantity") if isinstance(rates, list) and rates else None
+    if isinstance(quantity, dict) and quantity.get("code") == "mg" and "value" in quantity:
+        return float(quantity["value"])
+    return None

@@ -1,0 +1,128 @@
+"""Authentication of CDS clients: trusted issuers, their JWK Sets, JWT checks, replay protection.
+
+Per CDS Hooks 2.0 §Trusting CDS Clients and the best-practice order (checklist S-6, S-9, S-10):
+asymmetric algorithms only, `jku` only from the allowlist, `jti` remembered until `exp`. Kept
+apart from `bonecds.service` (HTTP, prefetch, cards) so the security checks read on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from bonecds.errors import InputError
+
+ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm; never none or HMAC (S-6)
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """A CDS client allowed to call: its `iss`, and its JWK Set (file contents or URL)."""
+
+    iss: str
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None  # also the only `jku` accepted from this issuer (S-9)
+
+
+def load_issuers(path: Path) -> tuple[TrustedIssuer, ...]:
+    """Read `{"issuers": [{"iss": ..., "jwks_file": ... | "jwks_url": ...}]}` (files relative)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        issuers = []
+        for item in data["issuers"]:
+            jwks = None
+            if "jwks_file" in item:
+                jwks = json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
+            issuers.append(TrustedIssuer(item["iss"], jwks, item.get("jwks_url")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path}: not a trusted-issuers file ({error.__class__.__name__})"
+        ) from None
+    return tuple(issuers)
+
+
+class TokenVerifier:
+    """Client JWTs per 2.0 §Trusting CDS Clients and the best-practice order (checklist S-10)."""
+
+    def __init__(self, issuers: tuple[TrustedIssuer, ...], leeway: int = 60) -> None:
+        self.issuers = {issuer.iss: issuer for issuer in issuers}
+        self.leeway, self.max_lifetime = leeway, 3600  # BP: JWTs live about an hour at most
+        self.seen: dict[tuple[str, str], float] = {}
+        self.remote: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self.lock = threading.Lock()
+
+    def verify(self, token: str, audience: list[str]) -> str | None:
+        """None when the token is good, else a reason for the log (never for the client)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return "malformed"
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            return "untrusted issuer"
+        if header.get("alg") not in ALGORITHMS or str(header.get("typ", "")).upper() != "JWT":
+            return "algorithm or type"
+        if header.get("jku") is not None and header["jku"] != issuer.jwks_url:
+            return "jku not allowlisted"
+        key = self._key(issuer, str(header.get("kid", "")))
+        if key is None:
+            return "unknown key"
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[header["alg"]],
+                audience=audience,
+                issuer=iss,
+                leeway=self.leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return "expired"
+        except jwt.PyJWTError as error:
+            return error.__class__.__name__
+        return self._fresh(issuer.iss, claims)
+
+    def _fresh(self, iss: str, claims: dict[str, Any]) -> str | None:
+        now = time.time()
+        if (
+            claims["iat"] > now + self.leeway
+            or claims["exp"] > now + self.max_lifetime + self.leeway
+        ):
+            return "iat or lifetime"
+        with self.lock:  # jti kept until exp: a replayed token is refused (2.0, BP)
+            self.seen = {k: exp for k, exp in self.seen.items() if exp + self.leeway > now}
+            if (iss, str(claims["jti"])) in self.seen:
+                return "replayed jti"
+            self.seen[(iss, str(claims["jti"]))] = float(claims["exp"])
+        return None
+
+    def _key(self, issuer: TrustedIssuer, kid: str) -> jwt.PyJWK | None:
+        for refresh in (False, True):
+            keys = self._keyset(issuer, refresh)
+            found = next((k for k in keys.keys if k.key_id == kid), None) if keys else None
+            if found is not None or issuer.jwks_url is None:
+                return found
+        return None
+
+    def _keyset(self, issuer: TrustedIssuer, refresh: bool) -> jwt.PyJWKSet | None:
+        try:
+            if issuer.jwks is not None:
+                return jwt.PyJWKSet.from_dict(issuer.jwks)
+            assert issuer.jwks_url is not None
+            cached = self.remote.get(issuer.jwks_url)
+            if cached and time.time() - cached[0] < (60 if refresh else 3600):
+                return cached[1]
+            keys = jwt.PyJWKSet.from_dict(httpx.get(issuer.jwks_url, timeout=5).json())
+            self.remote[issuer.jwks_url] = (time.time(), keys)
+            return keys
+        except (jwt.PyJWTError, httpx.HTTPError, ValueError):
+            return None
