@@ -24,7 +24,6 @@ from pydantic import ValidationError
 
 from bonecds.errors import ProfileError
 from bonecds.fhir_codes import (
-    _LIMITS,
     BMA_AGENTS,
     BONE_SITES,
     CONDITION_CODES,
@@ -39,12 +38,13 @@ from bonecds.fhir_codes import (
     OBSERVATION_DONE,
     PRIMARY_SITES,
     READ_TYPES,
+    REFERENCE_LIMITS,
     SNOMED,
     UCUM,
     UNITS,
-    _code_of,
-    _coded,
-    _codes,
+    code_of,
+    coded,
+    codes_in,
     identify_drug,
     is_dental_procedure,
 )
@@ -124,7 +124,7 @@ def map_resources(
 ) -> FhirMapping:
     """Map validated resources to a profile. `complete` names lists known to be whole
     (`medications`), so an absent agent there means "not on it" rather than unknown."""
-    builder = _Builder(as_of, patient_id, source, _index(resources))
+    builder = _Builder(as_of, patient_id, source, index_resources(resources))
     for resource in sorted(resources, key=lambda r: (r["resourceType"], str(r.get("id", "")))):
         builder.add(resource)
     return builder.finish(complete)
@@ -186,14 +186,16 @@ class _Builder:
             self.notes.append("Patient.birthDate is a partial date: age left unknown")
 
     def _condition(self, condition: dict[str, Any]) -> None:
-        verification = _code_of(condition.get("verificationStatus"))
+        verification = code_of(condition.get("verificationStatus"))
         if verification in ("refuted", "entered-in-error"):
             return
-        status = _code_of(condition.get("clinicalStatus"))
+        status = code_of(condition.get("clinicalStatus"))
         active = status in (None, "active", "recurrence", "relapse")
-        concepts = {CONDITION_CODES[key] for key in _coded(condition.get("code"), prefix=True)}
+        concepts = {CONDITION_CODES[key] for key in coded(condition.get("code"), prefix=True)}
         morphology = _morphology(condition)
-        sites = [BONE_SITES[c] for bs in condition.get("bodySite", []) for c in _codes(bs, SNOMED)]
+        sites = [
+            BONE_SITES[c] for bs in condition.get("bodySite", []) for c in codes_in(bs, SNOMED)
+        ]
         if "secondary" in concepts and sites:
             concepts.add("bone-mets")
         date = str(condition.get("onsetDateTime") or condition.get("recordedDate") or "")
@@ -216,7 +218,7 @@ class _Builder:
     def _observation(self, observation: dict[str, Any]) -> None:
         if observation.get("status") not in OBSERVATION_DONE or "dataAbsentReason" in observation:
             return
-        for code in _codes(observation.get("code"), LOINC):
+        for code in codes_in(observation.get("code"), LOINC):
             if code in NOT_USED_LOINC:
                 self.notes.append(f"LOINC {code} not used: {NOT_USED_LOINC[code]}")
             concept = LOINC_LABS[code][0] if code in LOINC_LABS else code
@@ -304,7 +306,7 @@ class _Builder:
                 self._driver(observation, date)
 
     def _quantity(self, path: str, observation: dict[str, Any], date: str) -> None:
-        code = next(c for c in _codes(observation.get("code"), LOINC) if c in LOINC_LABS)
+        code = next(c for c in codes_in(observation.get("code"), LOINC) if c in LOINC_LABS)
         analyte = LOINC_LABS[code][1]
         quantity = observation.get("valueQuantity")
         value = self._convert(quantity, analyte, observation, "valueQuantity", code)
@@ -312,7 +314,7 @@ class _Builder:
             return
         self._set(path, value, date)
         reference = (observation.get("referenceRange") or [{}])[0]
-        for key, target in _LIMITS.get(path, ()):
+        for key, target in REFERENCE_LIMITS.get(path, ()):
             where = f"referenceRange.{key}"
             limit = self._convert(reference.get(key), analyte, observation, where, code)
             if limit is not None:
@@ -336,7 +338,7 @@ class _Builder:
         return {"value": number, "unit": target} if target else number
 
     def _pregnancy(self, observation: dict[str, Any], date: str) -> None:
-        answer = set(_codes(observation.get("valueCodeableConcept"), SNOMED))
+        answer = set(codes_in(observation.get("valueCodeableConcept"), SNOMED))
         if "77386006" in answer:
             self._set("pregnant", True, date)
         elif "60001007" in answer and self.data.get("pregnant") is not True:
@@ -344,7 +346,7 @@ class _Builder:
 
     def _driver(self, observation: dict[str, Any], date: str) -> None:
         genes = _genes(observation)
-        answer = set(_codes(observation.get("valueCodeableConcept"), LOINC))
+        answer = set(codes_in(observation.get("valueCodeableConcept"), LOINC))
         result = "positive" if "LA9633-4" in answer else "negative" if "LA9634-2" in answer else ""
         for gene, name in (("HGNC:3236", "egfr"), ("HGNC:427", "alk")):
             if gene in genes and result:
@@ -367,12 +369,12 @@ def _genes(observation: dict[str, Any]) -> set[str]:
     return {
         code
         for component in observation.get("component", [])
-        if "48018-6" in _codes(component.get("code"), LOINC)
-        for code in _codes(component.get("valueCodeableConcept"), HGNC)
+        if "48018-6" in codes_in(component.get("code"), LOINC)
+        for code in codes_in(component.get("valueCodeableConcept"), HGNC)
     }
 
 
-def _index(resources: list[dict[str, Any]]) -> dict[str, Any]:
+def index_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{r['resourceType']}/{r.get('id')}": r for r in resources if r.get("id")}
 
 
@@ -384,7 +386,7 @@ def _morphology(condition: dict[str, Any]) -> str | None:
     concepts = [condition.get("code")] + [
         ext.get("valueCodeableConcept") for ext in condition.get("extension", [])
     ]
-    codes = [code for concept in concepts for code in _codes(concept, ICDO3)]
+    codes = [code for concept in concepts for code in codes_in(concept, ICDO3)]
     return next((MORPHOLOGY[code] for code in codes if code in MORPHOLOGY), None)
 
 

@@ -117,7 +117,7 @@ UNITS: dict[str, dict[str, tuple[str, float]]] = {
     "weight": {"kg": ("", 1.0), "g": ("", 0.001), "[lb_av]": ("", 0.45359237)},
 }
 OBSERVATION_DONE = {"final", "amended", "corrected"}
-_LIMITS = {  # the laboratory's reference range, read with the value it belongs to
+REFERENCE_LIMITS = {  # the laboratory's reference range, read with the value it belongs to
     "labs.calcium_total": (("low", "labs.calcium_lln"), ("high", "labs.calcium_uln")),
     "labs.calcium_ionised": (("low", "labs.calcium_ionised_lln"),),
 }
@@ -199,7 +199,7 @@ def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
     return {(RXNORM, code) for code in rxnorm} | {(ATC, code) for code in atc}
 
 
-def _codes(concept: Any, system: str) -> list[str]:
+def codes_in(concept: Any, system: str) -> list[str]:
     if not isinstance(concept, dict):
         return []
     return [
@@ -207,12 +207,12 @@ def _codes(concept: Any, system: str) -> list[str]:
     ]
 
 
-def _code_of(concept: Any) -> str | None:
+def code_of(concept: Any) -> str | None:
     codes = [c.get("code") for c in (concept or {}).get("coding", [])]
     return codes[0] if codes else None
 
 
-def _coded(concept: Any, prefix: bool) -> list[tuple[str, str]]:
+def coded(concept: Any, prefix: bool) -> list[tuple[str, str]]:
     """Table keys matching the concept's codings; ICD categories match by prefix (C50 ~ C50.912)."""
     found = []
     for coding in (concept or {}).get("coding", []):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bonecds.fhir import _index, dosing_interval_weeks, validation_problems
+from bonecds.fhir import dosing_interval_weeks, index_resources, validation_problems
 from bonecds.fhir_codes import BMA_AGENTS, identify_drug, is_dental_procedure
 
 
@@ -48,7 +48,7 @@ def read_draft_orders(
     resources: list[dict[str, Any]] = [
         e["resource"] for e in entries if isinstance(e.get("resource"), dict)
     ]
-    index = {**index, **_index([r for r in resources if "resourceType" in r])}
+    index = {**index, **index_resources([r for r in resources if "resourceType" in r])}
     for position, resource in enumerate(resources):
         kind = resource.get("resourceType")
         label = f"{kind}/{resource['id']}" if resource.get("id") else f"{kind}[{position}]"
