@@ -171,3 +171,43 @@ def test_a_patient_matching_no_rule_at_all_does_not_crash_the_process() -> None:
     )
     assert completed.returncode == 0, completed.stderr[-500:]
     assert completed.stdout.strip() == "ok"
+
+
+ENGINE_FAILS_ONCE = """
+import datetime as dt, sys
+import durable_rules_engine
+import bonecds.engine as engine
+from bonecds import InternalError, evaluate, load_knowledge
+real = engine.durable.start_action_for_state
+calls = []
+def failing_once(handle, state):
+    calls.append(state)
+    if len(calls) == 1:
+        raise durable_rules_engine.error("injected")
+    return real(handle, state)
+engine.durable.start_action_for_state = failing_once
+k = load_knowledge(sys.argv[1])
+try:
+    evaluate({"ecog": 1}, k, dt.date(2026, 11, 23))
+except InternalError as error:
+    print("raised:", error)
+for _ in range(20):
+    evaluate({"ecog": 1}, k, dt.date(2026, 11, 23))
+print("ok")
+"""
+
+
+def test_an_engine_error_mid_evaluation_is_raised_and_the_process_survives() -> None:
+    # The failure leaves actions pending; deleting such a state unstarted aborts the process.
+    completed = subprocess.run(
+        [sys.executable, "-c", ENGINE_FAILS_ONCE, str(RULES)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert completed.returncode == 0, completed.stderr[-500:]
+    assert completed.stdout.splitlines() == [
+        "raised: rules engine failure (error)",
+        "ok",
+    ]

@@ -13,7 +13,8 @@ measured safe pattern of shared/durable-rules-notes.md:
   at a time (batch calls drop actions: §6);
 - one short-lived session (sid) per evaluation, deleted in `finally` (1,025 live states crash
   the process: §3), never named after a patient (sids collide by 32-bit hash: §8);
-- engine errors are raised as InternalError, never swallowed (§5);
+- engine errors are raised as InternalError, never swallowed (§5), after taking the actions
+  still pending (measured here: deleting a state with unstarted actions kills the process);
 - one lock around the C calls: they are not thread-safe, and threads gain nothing (§4);
 - a sentinel rule that matches every patient fact, so a session state always exists: measured
   here, deleting the state of a fact that matched no rule at all segfaults the process.
@@ -82,18 +83,66 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
     """Assert the patient, then each phase marker; return the firings in rule order."""
     with _lock:
         ruleset = _ensure_registered(compiled)
-        sid = f"e{next(_session_ids)}"
-        fired: list[Firing] = []
+        session = _Session(ruleset, f"e{next(_session_ids)}")
         patient = encode_facts(facts.values, ruleset.plan)
         try:
-            _assert(ruleset, _dumps({"t": "p", **patient, "sid": sid}), sid, fired)
+            session.assert_fact({"t": "p", **patient})
             for stratum in range(1, compiled.max_stratum + 1):
-                _assert(ruleset, _dumps({"t": "ph", "n": stratum, "sid": sid}), sid, fired)
-            return sorted(set(fired), key=_firing_key)
+                session.assert_fact({"t": "ph", "n": stratum})
+            return sorted(set(session.fired), key=_firing_key)
         except (durable.error, MemoryError) as error:
+            session.drain()
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:
-            _delete_state(ruleset.handle, sid)
+            session.delete()
+
+
+class _Session:
+    """One evaluation's durable_rules session (sid): its state and the firings so far."""
+
+    def __init__(self, ruleset: _Registered, sid: str) -> None:
+        self.ruleset, self.sid = ruleset, sid
+        self.state: int | None = None
+        self.fired: list[Firing] = []
+
+    def assert_fact(self, fact: dict[str, Any]) -> None:
+        """Assert one fact and take every action it makes ready, as durable.engine.Host does:
+        each action may assert facts that make further actions ready (forward chaining)."""
+        handle = self.ruleset.handle
+        outcome, self.state = durable.assert_fact(handle, _dumps({**fact, "sid": self.sid}))
+        if outcome == _NOT_HANDLED:
+            return  # no rule matched this fact: a normal outcome (notes §11)
+        started = durable.start_action_for_state(handle, self.state)
+        messages = started[1] if started else None
+        while messages:
+            action = self.ruleset.actions.get(_rule_name(messages))
+            if action is not None:  # None: the sentinel, which does nothing
+                self.fired.append(action.firing)
+                for produced in action.produces:
+                    durable.assert_fact(handle, f'{produced},"sid":"{self.sid}"}}')
+            messages = durable.complete_and_start_action(handle, self.state)
+
+    def drain(self) -> None:
+        """After an engine error, take the actions still pending, without acting on them:
+        measured here, deleting a state whose actions were never started aborts the process
+        (free(): invalid size)."""
+        if self.state is None:
+            return
+        handle = self.ruleset.handle
+        try:
+            started = durable.start_action_for_state(handle, self.state)
+            while started:
+                started = durable.complete_and_start_action(handle, self.state)
+        except (durable.error, MemoryError):
+            pass  # nothing more can be done; delete() still runs
+
+    def delete(self) -> None:
+        try:
+            durable.delete_state(self.ruleset.handle, self.sid)
+        except Exception as error:  # pragma: no cover - only after an engine failure
+            raise InternalError(
+                f"could not release engine state ({error.__class__.__name__})"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -138,36 +187,10 @@ def _dumps(fact: dict[str, Any]) -> str:
     return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
 
 
-def _assert(ruleset: _Registered, fact: str, sid: str, fired: list[Firing]) -> None:
-    """Assert one fact and take every action it makes ready, as durable.engine.Host does:
-    each action may assert facts that make further actions ready (forward chaining)."""
-    outcome, state = durable.assert_fact(ruleset.handle, fact)
-    if outcome == _NOT_HANDLED:
-        return  # no rule matched this fact: a normal outcome (notes §11)
-    started = durable.start_action_for_state(ruleset.handle, state)
-    messages = started[1] if started else None
-    while messages:
-        action = ruleset.actions.get(_rule_name(messages))
-        if action is not None:  # None: the sentinel, which does nothing
-            fired.append(action.firing)
-            for produced in action.produces:
-                durable.assert_fact(ruleset.handle, f'{produced},"sid":"{sid}"}}')
-        messages = durable.complete_and_start_action(ruleset.handle, state)
-
-
 def _rule_name(messages: str) -> str:
     """The fired rule's name, the first key of the action's JSON ({"r12": {...}}), read without
     parsing the matched facts (compiled rule names are plain words: _ensure_registered)."""
     return messages[2 : messages.index('"', 2)]
-
-
-def _delete_state(handle: int, sid: str) -> None:
-    try:
-        durable.delete_state(handle, sid)
-    except Exception as error:  # pragma: no cover - only after an engine failure
-        raise InternalError(
-            f"could not release engine state ({error.__class__.__name__})"
-        ) from None
 
 
 def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
