@@ -21,6 +21,8 @@ import tempfile
 import time
 from typing import Any
 
+import durable_rules_engine
+
 from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, machine
 from bonecds import Knowledge, api, ranking
 from bonecds.compiler import compile_rules
@@ -169,6 +171,49 @@ def profile(knowledge: Knowledge, size: int) -> list[str]:
     return ["```", *stream.getvalue().strip().splitlines()[-36:], "```"]
 
 
+def session_cost(knowledge: Knowledge, size: int) -> list[str]:
+    """What one durable_rules session costs: an empty patient fact asserted into a fresh sid
+    (a new state: durable_rules initialises frame pools and 512-entry indexes for every beta and
+    action node, state.c createStateNode) against the same fact asserted into one kept sid."""
+    handle = _registered(knowledge).handle
+
+    def settle(state: int) -> None:
+        started = durable_rules_engine.start_action_for_state(handle, state)
+        while started:
+            started = durable_rules_engine.complete_and_start_action(handle, state)
+
+    fresh = kept = 0
+    for index in range(size):
+        sid = f"cost{index}"
+        fact = json.dumps({"t": "p", "sid": sid})
+        started = time.thread_time_ns()
+        state = durable_rules_engine.assert_fact(handle, fact)[1]
+        fresh += time.thread_time_ns() - started
+        settle(state)
+        durable_rules_engine.delete_state(handle, sid)
+    for index in range(size):
+        fact = json.dumps({"t": "p", "sid": "cost-kept", "i": index})
+        started = time.thread_time_ns()
+        state = durable_rules_engine.assert_fact(handle, fact)[1]
+        kept += time.thread_time_ns() - started
+        settle(state)
+        durable_rules_engine.retract_fact(handle, fact)
+        settle(state)
+    durable_rules_engine.delete_state(handle, "cost-kept")
+    return [
+        "| assert of an empty patient fact | mean CPU µs |",
+        "|---|---|",
+        f"| into a fresh session (what every evaluation does) | {fmt(fresh / size / 1000, 1)} |",
+        f"| into a kept session (not done: RESULTS.md) | {fmt(kept / size / 1000, 1)} |",
+    ]
+
+
+def _registered(knowledge: Knowledge) -> Any:
+    from bonecds.engine import _ensure_registered
+
+    return _ensure_registered(knowledge)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2000, help="profiles per experiment")
@@ -177,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     where = machine()
     sections = {
         "Where the time goes (CPU per stage)": stages(knowledge, args.size),
+        "What a durable_rules session costs": session_cost(knowledge, args.size),
         "Cold start": start_up(),
         "Profile of the per-record path": profile(knowledge, min(args.size, 2000)),
     }
