@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,14 @@ def test_fhir_bundle_input_takes_ages_at_as_of() -> None:
         for report in outputs
     ]
     assert ages == [58, 68]
+
+
+def test_the_cli_runs_without_pydantic_plugins_unless_the_user_chose() -> None:
+    # Plugins see every validated profile (patient data); a user's explicit setting wins.
+    script = "import os, bonecds.cli; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
+    clean = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    for env, expected in ((clean, "__all__"), ({**clean, "PYDANTIC_DISABLE_PLUGINS": "x"}, "x")):
+        shown = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        assert shown.stdout.strip() == expected

@@ -8,12 +8,18 @@ a failure never leaves partial output. No patient value is ever logged.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
+
+# pydantic plugins (observability hooks found through package entry points) would see every
+# validated profile, that is patient data; the command line runs without them, unless the user
+# set PYDANTIC_DISABLE_PLUGINS.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
