@@ -160,17 +160,22 @@ print("ok")
 """
 
 
-def test_a_patient_matching_no_rule_at_all_does_not_crash_the_process() -> None:
-    # Without the engine's sentinel rule, durable_rules segfaults deleting such a session.
+def _survives(script: str) -> list[str]:
+    """Run `script` in a fresh Python (a crash must not take pytest down); its output lines."""
     completed = subprocess.run(
-        [sys.executable, "-c", NOTHING_MATCHES, str(RULES)],
+        [sys.executable, "-c", script, str(RULES)],
         capture_output=True,
         text=True,
         check=False,
         cwd=Path(__file__).resolve().parents[1],
     )
     assert completed.returncode == 0, completed.stderr[-500:]
-    assert completed.stdout.strip() == "ok"
+    return completed.stdout.splitlines()
+
+
+def test_a_patient_matching_no_rule_at_all_does_not_crash_the_process() -> None:
+    # Without the engine's sentinel rule, durable_rules segfaults deleting such a session.
+    assert _survives(NOTHING_MATCHES) == ["ok"]
 
 
 ENGINE_FAILS_ONCE = """
@@ -199,15 +204,4 @@ print("ok")
 
 def test_an_engine_error_mid_evaluation_is_raised_and_the_process_survives() -> None:
     # The failure leaves actions pending; deleting such a state unstarted aborts the process.
-    completed = subprocess.run(
-        [sys.executable, "-c", ENGINE_FAILS_ONCE, str(RULES)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert completed.returncode == 0, completed.stderr[-500:]
-    assert completed.stdout.splitlines() == [
-        "raised: rules engine failure (error)",
-        "ok",
-    ]
+    assert _survives(ENGINE_FAILS_ONCE) == ["raised: rules engine failure (error)", "ok"]
