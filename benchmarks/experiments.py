@@ -27,7 +27,7 @@ from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, machin
 from bonecds import Knowledge, api, ranking
 from bonecds.compiler import compile_rules
 from bonecds.distributed import _report_line
-from bonecds.engine import run_engine
+from bonecds.engine import _ensure_registered, _Session, run_engine
 from bonecds.facts import ReferenceDefaults, to_facts
 from bonecds.loader import load_rules
 from bonecds.profile import parse_profile
@@ -175,12 +175,13 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
     """What one durable_rules session costs: an empty patient fact asserted into a fresh sid
     (a new state: durable_rules initialises frame pools and 512-entry indexes for every beta and
     action node, state.c createStateNode) against the same fact asserted into one kept sid."""
-    handle = _registered(knowledge).handle
+    ruleset = _ensure_registered(knowledge)
+    handle = ruleset.handle
 
-    def settle(state: int) -> None:
-        started = durable_rules_engine.start_action_for_state(handle, state)
-        while started:
-            started = durable_rules_engine.complete_and_start_action(handle, state)
+    def settle(sid: str, state: int) -> None:  # take the sentinel's action, as the engine does
+        session = _Session(ruleset, sid)
+        session.state = state
+        session.drain()
 
     fresh = kept = 0
     for index in range(size):
@@ -189,16 +190,16 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
         started = time.thread_time_ns()
         state = durable_rules_engine.assert_fact(handle, fact)[1]
         fresh += time.thread_time_ns() - started
-        settle(state)
+        settle(sid, state)
         durable_rules_engine.delete_state(handle, sid)
     for index in range(size):
         fact = json.dumps({"t": "p", "sid": "cost-kept", "i": index})
         started = time.thread_time_ns()
         state = durable_rules_engine.assert_fact(handle, fact)[1]
         kept += time.thread_time_ns() - started
-        settle(state)
+        settle("cost-kept", state)
         durable_rules_engine.retract_fact(handle, fact)
-        settle(state)
+        settle("cost-kept", state)
     durable_rules_engine.delete_state(handle, "cost-kept")
     return [
         "| assert of an empty patient fact | mean CPU µs |",
@@ -206,12 +207,6 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
         f"| into a fresh session (what every evaluation does) | {fmt(fresh / size / 1000, 1)} |",
         f"| into a kept session (not done: RESULTS.md) | {fmt(kept / size / 1000, 1)} |",
     ]
-
-
-def _registered(knowledge: Knowledge) -> Any:
-    from bonecds.engine import _ensure_registered
-
-    return _ensure_registered(knowledge)
 
 
 def main(argv: list[str] | None = None) -> None:

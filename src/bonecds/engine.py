@@ -26,6 +26,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,15 +113,12 @@ class _Session:
         outcome, self.state = durable.assert_fact(handle, _dumps({**fact, "sid": self.sid}))
         if outcome == _NOT_HANDLED:
             return  # no rule matched this fact: a normal outcome (notes §11)
-        started = durable.start_action_for_state(handle, self.state)
-        messages = started[1] if started else None
-        while messages:
+        for messages in self._ready_actions():
             action = self.ruleset.actions.get(_rule_name(messages))
             if action is not None:  # None: the sentinel, which does nothing
                 self.fired.append(action.firing)
                 for produced in action.produces:
                     durable.assert_fact(handle, f'{produced},"sid":"{self.sid}"}}')
-            messages = durable.complete_and_start_action(handle, self.state)
 
     def drain(self) -> None:
         """After an engine error, take the actions still pending, without acting on them:
@@ -128,13 +126,21 @@ class _Session:
         (free(): invalid size)."""
         if self.state is None:
             return
-        handle = self.ruleset.handle
         try:
-            started = durable.start_action_for_state(handle, self.state)
-            while started:
-                started = durable.complete_and_start_action(handle, self.state)
+            for _ in self._ready_actions():
+                pass
         except (durable.error, MemoryError):
             pass  # nothing more can be done; delete() still runs
+
+    def _ready_actions(self) -> Iterator[str]:
+        """Each ready action's message, completed once the caller has taken it; facts the
+        caller asserts meanwhile can make further actions ready."""
+        handle, state = self.ruleset.handle, self.state
+        started = durable.start_action_for_state(handle, state)
+        messages = started[1] if started else None
+        while messages:
+            yield messages
+            messages = durable.complete_and_start_action(handle, state)
 
     def delete(self) -> None:
         try:
