@@ -77,8 +77,7 @@ def _stage(name: str, value: Any, knowledge: Knowledge, defaults: ReferenceDefau
             firings, knowledge.knowledge, facts, as_of=AS_OF.isoformat(),
             patient_id=None, engine_version=api.ENGINE_VERSION,
         )  # fmt: skip
-    data = value.model_dump(mode="json", exclude={"explanations"})
-    return _report_line(data)
+    return _report_line(value)
 
 
 def start_up() -> list[str]:

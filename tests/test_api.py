@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 import bonecds
 from bonecds import Knowledge, ProfileError, Report, evaluate
-from tests.conftest import AS_OF
+from bonecds.api import evaluate_data
+from bonecds.scenarios import load_scenario
+from tests.conftest import AS_OF, FIXTURES
 
 SITES = ["breast", "prostate", "lung_nsclc", "renal", "myeloma", "gctb", "osteosarcoma", "other"]
 
@@ -32,6 +34,22 @@ def test_report_json_round_trips(knowledge: Knowledge) -> None:
         {"primary": {"site": "breast"}, "bone": {"metastases_present": True}}, knowledge, AS_OF
     )
     assert Report.model_validate(json.loads(report.to_json())) == report
+
+
+def _canonical(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_plain_report_data_is_exactly_the_models(language: str, knowledge: Knowledge) -> None:
+    """Batch writes evaluate_data's plain data without building the Report: on every scenario
+    it must be what the validated model gives, byte for byte (a missing default, an extra key
+    or an int where the model has a float would differ)."""
+    for path in sorted(FIXTURES.glob("*.yaml")):
+        scenario, profile = load_scenario(path)
+        data = evaluate_data(profile, knowledge, scenario.as_of, language=language)
+        report = evaluate(profile, knowledge, scenario.as_of, language=language)
+        assert _canonical(data) == report.to_json(), path.name
 
 
 def _optional(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
@@ -124,6 +142,7 @@ profiles = st.fixed_dictionaries(
 def test_report_invariants(profile: dict, knowledge: Knowledge) -> None:
     report = evaluate(profile, knowledge, AS_OF)
     assert evaluate(profile, knowledge, AS_OF).to_json() == report.to_json()
+    assert _canonical(evaluate_data(profile, knowledge, AS_OF)) == report.to_json()
     kinds = [item.kind for item in report.ranked]
     assert kinds == sorted(kinds, key=lambda kind: kind != "emergency"), "emergencies rank first"
     assert [item.rank for item in report.ranked] == list(range(1, len(report.ranked) + 1))

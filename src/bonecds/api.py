@@ -12,7 +12,7 @@ from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.engine import run_engine
 from bonecds.errors import InputError
-from bonecds.facts import ReferenceDefaults, to_facts
+from bonecds.facts import Facts, ReferenceDefaults, to_facts
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.ranking import rank
 from bonecds.report import Report, WhyNot
@@ -64,20 +64,9 @@ def evaluate(
 
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
-    if not isinstance(profile, PatientProfile):
-        profile = parse_profile(profile)
-    defaults = knowledge.knowledge.defaults
-    facts = to_facts(profile, ReferenceDefaults(**defaults))
-    firings = run_engine(knowledge, facts)
-    report = rank(
-        firings,
-        knowledge.knowledge,
-        facts,
-        as_of=as_of.isoformat(),
-        patient_id=profile.patient_id,
-        engine_version=ENGINE_VERSION,
-        language=language,
-    )
+    profile = _profile(profile)
+    facts = _facts(profile, knowledge)
+    report = Report.model_validate(_report_data(profile, facts, knowledge, as_of, language))
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
@@ -85,6 +74,41 @@ def evaluate(
 
     explanations = explain_fired(fired, knowledge.knowledge, facts.values)
     return report.model_copy(update={"explanations": explanations})
+
+
+def evaluate_data(
+    profile: PatientProfile | dict[str, Any],
+    knowledge: Knowledge,
+    as_of: dt.date,
+    *,
+    language: str = "en",
+) -> dict[str, Any]:
+    """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data for
+    writing many reports fast (batch). Treat it as read-only: reports share parts of it."""
+    profile = _profile(profile)
+    return _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
+
+
+def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
+    return profile if isinstance(profile, PatientProfile) else parse_profile(profile)
+
+
+def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
+    return to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+
+
+def _report_data(
+    profile: PatientProfile, facts: Facts, knowledge: Knowledge, as_of: dt.date, language: str
+) -> dict[str, Any]:
+    return rank(
+        run_engine(knowledge, facts),
+        knowledge.knowledge,
+        facts,
+        as_of=as_of.isoformat(),
+        patient_id=profile.patient_id,
+        engine_version=ENGINE_VERSION,
+        language=language,
+    )
 
 
 def why_not(
@@ -98,10 +122,9 @@ def why_not(
         close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
-    if not isinstance(profile, PatientProfile):
-        profile = parse_profile(profile)
+    profile = _profile(profile)
     report = evaluate(profile, knowledge, as_of)
-    facts = to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    facts = _facts(profile, knowledge)
     from bonecds.explain import why_not as explain_why_not
 
     return explain_why_not(option, report, knowledge.knowledge, facts.values)

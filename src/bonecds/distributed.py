@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from bonecds.api import Knowledge, evaluate
+from bonecds.api import Knowledge, evaluate_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.facts import FIELDS
@@ -66,7 +66,7 @@ def _evaluate_record(
     """(report line, top option id), or the problems as (field path, message) pairs."""
     try:
         data = json.loads(raw.decode("utf-8"))
-        report = evaluate(_to_profile(data), knowledge, as_of)
+        report = evaluate_data(_to_profile(data), knowledge, as_of)
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
@@ -77,8 +77,8 @@ def _evaluate_record(
         return [("<engine>", str(error))]
     except Exception as error:  # a bug: keep going, name only its class
         return [("<internal>", f"internal error ({error.__class__.__name__})")]
-    data = report.model_dump(mode="json", exclude={"explanations"})
-    return _report_line(data), report.ranked[0].id if report.ranked else "(none ranked)"
+    ranked = report["ranked"]
+    return _report_line(report), ranked[0]["id"] if ranked else "(none ranked)"
 
 
 def _report_line(data: dict[str, Any]) -> str:

@@ -16,34 +16,26 @@ from typing import Any
 from bonecds.engine import Firing
 from bonecds.facts import FIELDS, Facts
 from bonecds.i18n import Texts
-from bonecds.report import (
-    CautionOut,
-    CitationOut,
-    ContextItem,
-    Contraindicated,
-    DataRequest,
-    DerivedOut,
-    Dose,
-    FiredRule,
-    NoteOut,
-    PatientValue,
-    RankedItem,
-    Reason,
-    Report,
-    Schedule,
-)
 from bonecds.rules import (
     Adjust,
     Branch,
     Caution,
     Context,
     Contraindicate,
+    Dose,
     KnowledgeBase,
     Note,
     Propose,
     Request,
     Rule,
+    Schedule,
 )
+
+# The report is built as plain JSON-ready data, key for key the Report model of report.py
+# (api.evaluate validates it into one; batch writes it as it is). Building a pydantic model per
+# item and dumping them again cost more than the matching (RESULTS.md); tests check that
+# every report validates and serialises back to the same bytes.
+Data = dict[str, Any]
 
 
 @dataclass
@@ -53,8 +45,8 @@ class _Hit:
     rule: Rule
     branch: Branch
     missing: list[str]
-    values: list[PatientValue]
-    citations: list[CitationOut]
+    values: list[Data]
+    citations: list[Data]
 
 
 @dataclass
@@ -67,23 +59,23 @@ class _Option:
     evidence: list[str] = field(default_factory=list)
     rationale: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
-    citations: list[CitationOut] = field(default_factory=list)
-    values: list[PatientValue] = field(default_factory=list)
+    citations: list[Data] = field(default_factory=list)
+    values: list[Data] = field(default_factory=list)
     conditional: list[str] = field(default_factory=list)
-    dose: Dose | None = None
+    dose: Data | None = None
     dose_adjusted: bool = False
-    schedule: Schedule | None = None
+    schedule: Data | None = None
     score_note: str = ""
 
 
 @dataclass
 class _Collected:
     options: dict[str, _Option] = field(default_factory=dict)
-    contraindicated: dict[str, list[Reason]] = field(default_factory=dict)
+    contraindicated: dict[str, list[Data]] = field(default_factory=dict)
     cautions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    context: dict[str, ContextItem] = field(default_factory=dict)
-    notes: list[NoteOut] = field(default_factory=list)
+    context: dict[str, Data] = field(default_factory=dict)
+    notes: list[Data] = field(default_factory=list)
     adjustments: list[tuple[Adjust, _Hit]] = field(default_factory=list)
     texts: Texts | None = None
 
@@ -102,8 +94,8 @@ def rank(
     patient_id: str | None,
     engine_version: str,
     language: str = "en",
-) -> Report:
-    """Build the report from what fired, its texts in `language` (en or zh)."""
+) -> Data:
+    """Build the report's data from what fired, its texts in `language` (en or zh)."""
     collected = _Collected(texts=Texts(knowledge, language))
     hits = _hits(firings, knowledge, facts)
     for hit in hits:
@@ -112,22 +104,25 @@ def rank(
         _request_missing(collected, hit)
     for adjust, hit in collected.adjustments:
         _apply_adjustment(collected, adjust, hit)
-    return Report(
-        disclaimer=collected.words.disclaimer,
-        language=language,
-        as_of=as_of,
-        knowledge_version=knowledge.version,
-        engine_version=engine_version,
-        patient_id=patient_id,
-        ranked=_ranked(collected, knowledge),
-        contraindicated=_contraindicated(collected),
-        cautions=_cautions(collected),
-        data_requests=_requests(collected),
-        context=sorted(collected.context.values(), key=lambda item: item.id),
-        notes=collected.notes,
-        derived=[DerivedOut(**vars(item)) for item in facts.derived],
-        rules_fired=[_fired_rule(hit.rule.id, hit.branch.name, *hit.missing) for hit in hits],
-    )
+    return {
+        "disclaimer": collected.words.disclaimer,
+        "language": language,
+        "as_of": as_of,
+        "knowledge_version": knowledge.version,
+        "engine_version": engine_version,
+        "patient_id": patient_id,
+        "ranked": _ranked(collected, knowledge),
+        "contraindicated": _contraindicated(collected),
+        "cautions": _cautions(collected),
+        "data_requests": _requests(collected),
+        "context": [collected.context[key] for key in sorted(collected.context)],
+        "notes": collected.notes,
+        "derived": [dict(vars(item)) for item in facts.derived],
+        "rules_fired": [
+            {"rule": hit.rule.id, "branch": hit.branch.name, "conditional_on": list(hit.missing)}
+            for hit in hits
+        ],
+    }
 
 
 def _hits(firings: list[Firing], knowledge: KnowledgeBase, facts: Facts) -> list[_Hit]:
@@ -170,27 +165,22 @@ def _input_path(name: str) -> str:
     return spec.input_path if spec is not None and spec.input_path else name
 
 
-# Reports share these frozen models: most firings show the same citations and many the same
-# values, and building a pydantic model per mention was the largest cost of ranking.
+# Reports share these items, which are never changed once made: most firings show the same
+# citations and many the same values.
 @functools.lru_cache(maxsize=4096)
-def _fired_rule(rule: str, branch: str, *missing: str) -> FiredRule:
-    return FiredRule(rule=rule, branch=branch, conditional_on=list(missing))
+def _citation(source: str, title: str, locator: str) -> Data:
+    return {"source": source, "title": title, "locator": locator}
 
 
-@functools.lru_cache(maxsize=4096)
-def _citation(source: str, title: str, locator: str) -> CitationOut:
-    return CitationOut(source=source, title=title, locator=locator)
-
-
-def _patient_value(name: str, value: Any) -> PatientValue:
+def _patient_value(name: str, value: Any) -> Data:
     if isinstance(value, list):  # unhashable: never shared
-        return PatientValue(field=name, value=value, unit=FIELDS[name].unit)
+        return {"field": name, "value": value, "unit": FIELDS[name].unit}
     return _shared_value(name, value)
 
 
 @functools.lru_cache(maxsize=65536, typed=True)  # typed: True and 1 stay different values
-def _shared_value(name: str, value: Any) -> PatientValue:
-    return PatientValue(field=name, value=value, unit=FIELDS[name].unit)
+def _shared_value(name: str, value: Any) -> Data:
+    return {"field": name, "value": value, "unit": FIELDS[name].unit}
 
 
 def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:
@@ -199,9 +189,12 @@ def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:
     elif isinstance(effect, Contraindicate):
         for option in effect.contraindicate:
             text = collected.words.reason(hit.rule, effect, option, hit.branch.name)
-            reason = Reason(
-                rule=hit.rule.id, text=text, patient_values=hit.values, citations=hit.citations
-            )
+            reason = {
+                "rule": hit.rule.id,
+                "text": text,
+                "patient_values": hit.values,
+                "citations": hit.citations,
+            }
             collected.contraindicated.setdefault(option, []).append(reason)
     elif isinstance(effect, Caution):
         _caution(collected, effect, hit)
@@ -211,21 +204,21 @@ def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:
             _add_request(collected, _input_path(name), why, effect.gates, hit, effect.urgent)
     elif isinstance(effect, Note):
         collected.notes.append(
-            NoteOut(
-                text=collected.words.note(hit.rule, effect),
-                applies_to=effect.applies_to,
-                rules=[hit.rule.id],
-                citations=hit.citations,
-            )
+            {
+                "text": collected.words.note(hit.rule, effect),
+                "applies_to": effect.applies_to,
+                "rules": [hit.rule.id],
+                "citations": hit.citations,
+            }
         )
     elif isinstance(effect, Context):
-        collected.context[effect.context] = ContextItem(
-            id=effect.context,
-            label=collected.words.context(hit.rule, effect, hit.branch.name),
-            rationale=_rationale(collected.words, hit),
-            rules=[hit.rule.id],
-            citations=hit.citations,
-        )
+        collected.context[effect.context] = {
+            "id": effect.context,
+            "label": collected.words.context(hit.rule, effect, hit.branch.name),
+            "rationale": _rationale(collected.words, hit),
+            "rules": [hit.rule.id],
+            "citations": hit.citations,
+        }
     elif isinstance(effect, Adjust):
         collected.adjustments.append((effect, hit))
 
@@ -247,9 +240,19 @@ def _propose(collected: _Collected, effect: Propose, hit: _Hit) -> None:
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
     if effect.dose is not None and option.dose is None:
-        option.dose = Dose(**effect.dose.model_dump(), rules=[hit.rule.id])
+        option.dose = _with_rules(effect.dose, hit)
     if effect.schedule is not None and option.schedule is None:
-        option.schedule = Schedule(**effect.schedule.model_dump(), rules=[hit.rule.id])
+        option.schedule = _with_rules(effect.schedule, hit)
+
+
+def _with_rules(item: Dose | Schedule, hit: _Hit) -> Data:
+    """A rule's dose or schedule as shown: its fields and the rule that set it."""
+    return {**_fields(item), "rules": [hit.rule.id]}
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields(item: Dose | Schedule) -> Data:
+    return item.model_dump()
 
 
 def _caution(collected: _Collected, effect: Caution, hit: _Hit) -> None:
@@ -298,9 +301,9 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
         reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
         option.score_note = f"{adjust.score} ({hit.rule.id}): {reason}"
     if adjust.dose is not None:
-        option.dose = _adjusted_dose(option, Dose(**adjust.dose.model_dump(), rules=[hit.rule.id]))
+        option.dose = _adjusted_dose(option, _with_rules(adjust.dose, hit))
     if adjust.schedule is not None:
-        option.schedule = Schedule(**adjust.schedule.model_dump(), rules=[hit.rule.id])
+        option.schedule = _with_rules(adjust.schedule, hit)
     option.rules.append(hit.rule.id)
     reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
     option.rationale.append(_rationale(collected.words, hit, reason))
@@ -309,27 +312,29 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
     option.conditional.extend(hit.missing)
 
 
-def _adjusted_dose(option: _Option, new: Dose) -> Dose:
+def _adjusted_dose(option: _Option, new: Data) -> Data:
     """Two rules adjusting one dose differently is a knowledge-base conflict: show the lower
     amount, name both rules, and say so, rather than letting rule order decide silently."""
     current = option.dose if option.dose_adjusted else None
     option.dose_adjusted = True
-    if current is None or current.amount == new.amount:
-        return (
-            new
-            if current is None
-            else current.model_copy(update={"rules": [*current.rules, *new.rules]})
-        )
-    low, high = sorted((current, new), key=lambda d: (d.amount is None, d.amount or 0.0))
-    text = (
-        f"{low.text} (conflicting dose rules: {high.amount} {high.unit} also proposed; lower shown)"
-    )
-    return low.model_copy(update={"text": text, "rules": sorted({*current.rules, *new.rules})})
+    if current is None:
+        return new
+    rules = [*current["rules"], *new["rules"]]
+    if current["amount"] == new["amount"]:
+        return {**current, "rules": rules}
+    low, high = sorted((current, new), key=lambda d: (d["amount"] is None, d["amount"] or 0.0))
+    also = f"{high['amount']} {high['unit']} also proposed"
+    text = f"{low['text']} (conflicting dose rules: {also}; lower shown)"
+    return {**low, "text": text, "rules": sorted(set(rules))}
 
 
 def _rationale(texts: Texts, hit: _Hit, lead: str = "") -> str:
-    known = [f"{v.field} = {_show(v.value, v.unit)}" for v in hit.values if v.value is not None]
-    unknown = [v.field for v in hit.values if v.value is None]
+    known = [
+        f"{v['field']} = {_show(v['value'], v['unit'])}"
+        for v in hit.values
+        if v["value"] is not None
+    ]
+    unknown = [v["field"] for v in hit.values if v["value"] is None]
     lead = lead.strip()
     if lead and not lead.endswith((".", "!", "?")):
         lead += "."
@@ -349,7 +354,7 @@ def _show(value: Any, unit: str) -> str:
     return f"{value} {unit}".strip()
 
 
-def _ranked(collected: _Collected, knowledge: KnowledgeBase) -> list[RankedItem]:
+def _ranked(collected: _Collected, knowledge: KnowledgeBase) -> list[Data]:
     kept = [o for o in collected.options.values() if o.id not in collected.contraindicated]
     for option in kept:
         if knowledge.vocabulary[option.id].kind == "emergency":
@@ -363,46 +368,46 @@ def _ranked(collected: _Collected, knowledge: KnowledgeBase) -> list[RankedItem]
             if option.id in request["gates"]:
                 conditional.add(name)
         items.append(
-            RankedItem(
-                id=option.id,
-                label=collected.words.label(option.id),
-                kind=option.kind,
-                rank=rank_number,
-                score=option.score,
-                purpose=option.purpose,
-                strength=option.strength,
-                evidence="; ".join(_unique(option.evidence)),
-                rationale=" ".join(_unique(option.rationale)),
-                rules=_unique(option.rules),
-                citations=_unique_citations(option.citations),
-                cautions=sorted(c for c, e in cautions.items() if option.id in e["applies_to"]),
-                conditional_on=sorted(conditional),
-                dose=option.dose,
-                schedule=option.schedule,
-                patient_values=_unique_values(option.values),
-                score_note=option.score_note,
-            )
+            {
+                "id": option.id,
+                "label": collected.words.label(option.id),
+                "kind": option.kind,
+                "rank": rank_number,
+                "score": option.score,
+                "purpose": option.purpose,
+                "strength": option.strength,
+                "evidence": "; ".join(_unique(option.evidence)),
+                "rationale": " ".join(_unique(option.rationale)),
+                "rules": _unique(option.rules),
+                "citations": _unique_citations(option.citations),
+                "cautions": sorted(c for c, e in cautions.items() if option.id in e["applies_to"]),
+                "conditional_on": sorted(conditional),
+                "dose": option.dose,
+                "schedule": option.schedule,
+                "patient_values": _unique_values(option.values),
+                "score_note": option.score_note,
+            }
         )
     return items
 
 
-def _contraindicated(collected: _Collected) -> list[Contraindicated]:
+def _contraindicated(collected: _Collected) -> list[Data]:
     return [
-        Contraindicated(id=option, label=collected.words.label(option), reasons=reasons)
+        {"id": option, "label": collected.words.label(option), "reasons": reasons}
         for option, reasons in sorted(collected.contraindicated.items())
     ]
 
 
-def _cautions(collected: _Collected) -> list[CautionOut]:
+def _cautions(collected: _Collected) -> list[Data]:
     return [
-        CautionOut(
-            id=caution_id,
-            text=" ".join(_unique(entry["texts"])),
-            applies_to=_present(entry["applies_to"], collected),
-            rules=_unique(entry["rules"]),
-            citations=_unique_citations(entry["citations"]),
-            patient_values=_unique_values(entry["values"]),
-        )
+        {
+            "id": caution_id,
+            "text": " ".join(_unique(entry["texts"])),
+            "applies_to": _present(entry["applies_to"], collected),
+            "rules": _unique(entry["rules"]),
+            "citations": _unique_citations(entry["citations"]),
+            "patient_values": _unique_values(entry["values"]),
+        }
         for caution_id, entry in sorted(collected.cautions.items())
     ]
 
@@ -415,27 +420,27 @@ def _present(targets: list[str], collected: _Collected) -> list[str]:
     return kept or sorted(set(targets))
 
 
-def _requests(collected: _Collected) -> list[DataRequest]:
+def _requests(collected: _Collected) -> list[Data]:
     items = [
-        DataRequest(
-            field=name,
-            reason=" ".join(_unique(entry["reasons"])),
-            gates=sorted(set(entry["gates"])),
-            rules=_unique(entry["rules"]),
-            urgent=entry["urgent"],
-        )
+        {
+            "field": name,
+            "reason": " ".join(_unique(entry["reasons"])),
+            "gates": sorted(set(entry["gates"])),
+            "rules": _unique(entry["rules"]),
+            "urgent": entry["urgent"],
+        }
         for name, entry in collected.requests.items()
     ]
-    return sorted(items, key=lambda item: (not item.urgent, item.field))
+    return sorted(items, key=lambda item: (not item["urgent"], item["field"]))
 
 
 def _unique(items: Iterable[str]) -> list[str]:
     return [item for item in dict.fromkeys(items) if item]
 
 
-def _unique_citations(items: Iterable[CitationOut]) -> list[CitationOut]:
-    return list({(c.source, c.locator): c for c in items}.values())
+def _unique_citations(items: Iterable[Data]) -> list[Data]:
+    return list({(c["source"], c["locator"]): c for c in items}.values())
 
 
-def _unique_values(items: Iterable[PatientValue]) -> list[PatientValue]:
-    return list({v.field: v for v in items}.values())
+def _unique_values(items: Iterable[Data]) -> list[Data]:
+    return list({v["field"]: v for v in items}.values())
