@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bonecds import Knowledge, Report, evaluate
+from bonecds import Knowledge, Report, engine, evaluate
 from bonecds.synthetic import synthetic_cohort, synthetic_profile
 from tests.conftest import AS_OF, RULES
 
@@ -74,6 +74,49 @@ def test_more_evaluations_than_durable_rules_live_state_limit(knowledge: Knowled
 def test_same_input_gives_identical_bytes(knowledge: Knowledge) -> None:
     texts = {evaluate(BREAST, knowledge, AS_OF).to_json() for _ in range(5)}
     assert len(texts) == 1
+
+
+def test_a_kept_session_gives_what_a_fresh_session_per_patient_gives(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cohort = synthetic_cohort(300, seed=21)
+    kept = [signature(evaluate(p, knowledge, AS_OF)) for p in cohort]
+    monkeypatch.setattr(engine, "SESSION_EVALUATIONS", 1)  # the notes' pattern: fresh each time
+    assert [signature(evaluate(p, knowledge, AS_OF)) for p in cohort] == kept
+
+
+def test_a_session_is_replaced_after_its_quota_of_evaluations(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+
+    class Counted(engine._Session):
+        def __init__(self, ruleset: engine._Registered) -> None:
+            super().__init__(ruleset)
+            made.append(self.sid)
+
+    monkeypatch.setattr(engine, "_Session", Counted)
+    monkeypatch.setattr(engine, "_sessions", {})
+    monkeypatch.setattr(engine, "SESSION_EVALUATIONS", 3)
+    for _ in range(7):
+        evaluate(BREAST, knowledge, AS_OF)
+    assert len(made) == 3, made  # 3 + 3 + 1 evaluations
+
+
+def test_a_session_left_holding_a_fact_is_never_reused(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Make the retraction forget the patient fact: the leftover would join the next patient's.
+    real = engine.durable.retract_fact
+    monkeypatch.setattr(
+        engine.durable,
+        "retract_fact",
+        lambda handle, text: None if text.startswith('{"t":"p"') else real(handle, text),
+    )
+    alone = signature(evaluate({"ecog": 1}, knowledge, AS_OF))
+    evaluate(BREAST, knowledge, AS_OF)
+    assert knowledge.ruleset_name not in engine._sessions, "a non-empty session was kept"
+    assert signature(evaluate({"ecog": 1}, knowledge, AS_OF)) == alone
 
 
 def test_threads_never_mix_patients(knowledge: Knowledge) -> None:

@@ -11,8 +11,10 @@ measured safe pattern of shared/durable-rules-notes.md:
   caller (the dispatcher races with the caller and can lose actions: notes §4, §10);
 - facts, never events (an event is consumed by the first rule that matches: §2), asserted one
   at a time (batch calls drop actions: §6);
-- one short-lived session (sid) per evaluation, deleted in `finally` (1,025 live states crash
-  the process: §3), never named after a patient (sids collide by 32-bit hash: §8);
+- one session (sid) at a time per ruleset, holding one patient at a time: every fact is
+  retracted after the evaluation and the session kept only if durable_rules then holds nothing
+  for it, else deleted; it is replaced after SESSION_EVALUATIONS patients (1,025 live states
+  crash the process: §3); a sid is never named after a patient (sids collide by 32-bit hash: §8);
 - engine errors are raised as InternalError, never swallowed (§5), after taking the actions
   still pending (measured here: deleting a state with unstarted actions kills the process);
 - one lock around the C calls: they are not thread-safe, and threads gain nothing (§4);
@@ -78,39 +80,56 @@ class _Registered:
 _lock = threading.Lock()
 _registered: dict[str, _Registered] = {}
 _session_ids = itertools.count()
+_sessions: dict[str, _Session] = {}
+# A session is emptied and checked empty after every evaluation, and replaced by a fresh one
+# after this many: making a session costs more than matching (durable_rules sets up frame
+# pools and hash indexes for every node of the ruleset, about 3 MB here; RESULTS.md).
+SESSION_EVALUATIONS = 1000
 
 
 def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
     """Assert the patient, then each phase marker; return the firings in rule order."""
     with _lock:
         ruleset = _ensure_registered(compiled)
-        session = _Session(ruleset, f"e{next(_session_ids)}")
+        session = _sessions.get(compiled.ruleset_name) or _Session(ruleset)
+        _sessions[compiled.ruleset_name] = session
         patient = encode_facts(facts.values, ruleset.plan)
+        reusable = False
         try:
             session.assert_fact({"t": "p", **patient})
             for stratum in range(1, compiled.max_stratum + 1):
                 session.assert_fact({"t": "ph", "n": stratum})
-            return sorted(set(session.fired), key=_firing_key)
+            fired = sorted(set(session.fired), key=_firing_key)
+            reusable = session.clear()
+            return fired
         except (durable.error, MemoryError) as error:
             session.drain()
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:
-            session.delete()
+            session.evaluations += 1
+            if not reusable or session.evaluations >= SESSION_EVALUATIONS:
+                del _sessions[compiled.ruleset_name]
+                session.delete()
 
 
 class _Session:
-    """One evaluation's durable_rules session (sid): its state and the firings so far."""
+    """A durable_rules session (sid) and the current evaluation's facts and firings.
 
-    def __init__(self, ruleset: _Registered, sid: str) -> None:
-        self.ruleset, self.sid = ruleset, sid
+    Between two patients every fact asserted is retracted, and the session is kept only if
+    durable_rules then holds no fact and no pending action for it: a fact left over could
+    otherwise join the next patient's (identical facts merge: notes §7)."""
+
+    def __init__(self, ruleset: _Registered) -> None:
+        self.ruleset, self.sid = ruleset, f"e{next(_session_ids)}"  # never a patient id (§8)
         self.state: int | None = None
         self.fired: list[Firing] = []
+        self.asserted: list[str] = []
+        self.evaluations = 0
 
     def assert_fact(self, fact: dict[str, Any]) -> None:
         """Assert one fact and take every action it makes ready, as durable.engine.Host does:
         each action may assert facts that make further actions ready (forward chaining)."""
-        handle = self.ruleset.handle
-        outcome, self.state = durable.assert_fact(handle, _dumps({**fact, "sid": self.sid}))
+        outcome = self._assert(_dumps({**fact, "sid": self.sid}))
         if outcome == _NOT_HANDLED:
             return  # no rule matched this fact: a normal outcome (notes §11)
         for messages in self._ready_actions():
@@ -118,7 +137,28 @@ class _Session:
             if action is not None:  # None: the sentinel, which does nothing
                 self.fired.append(action.firing)
                 for produced in action.produces:
-                    durable.assert_fact(handle, f'{produced},"sid":"{self.sid}"}}')
+                    self._assert(f'{produced},"sid":"{self.sid}"}}')
+
+    def _assert(self, text: str) -> int:
+        outcome, self.state = durable.assert_fact(self.ruleset.handle, text)
+        self.asserted.append(text)
+        return int(outcome)
+
+    def clear(self) -> bool:
+        """Retract this evaluation's facts, phase markers first (every rule that tests an
+        absence also needs its phase marker, so no retraction can make such a rule match);
+        True if the session is then verifiably empty."""
+        handle = self.ruleset.handle
+        markers = [text for text in self.asserted if text.startswith('{"t":"ph"')]
+        others = [text for text in reversed(self.asserted) if not text.startswith('{"t":"ph"')]
+        for text in (*markers, *others):
+            durable.retract_fact(handle, text)
+        self.asserted, self.fired = [], []
+        if self.state is None:
+            return False
+        # Cannot happen by the argument above; such a session is taken empty and never kept.
+        pending = sum(1 for _ in self._ready_actions())
+        return pending == 0 and durable.get_facts(handle, self.sid) == "[]"
 
     def drain(self) -> None:
         """After an engine error, take the actions still pending, without acting on them:
