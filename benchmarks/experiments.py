@@ -21,17 +21,17 @@ import tempfile
 import time
 from typing import Any
 
-import durable_rules_engine
-
 from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, machine
-from bonecds import Knowledge, api, ranking
+from bonecds import Knowledge, api, engine, ranking
 from bonecds.compiler import compile_rules
 from bonecds.distributed import _report_line
-from bonecds.engine import _ensure_registered, _Session, run_engine
+from bonecds.engine import run_engine
 from bonecds.facts import ReferenceDefaults, to_facts
 from bonecds.loader import load_rules
 from bonecds.profile import parse_profile
 from bonecds.synthetic import synthetic_cohort
+
+KEPT = engine.SESSION_EVALUATIONS
 
 
 def stages(knowledge: Knowledge, size: int) -> list[str]:
@@ -171,41 +171,21 @@ def profile(knowledge: Knowledge, size: int) -> list[str]:
 
 
 def session_cost(knowledge: Knowledge, size: int) -> list[str]:
-    """What one durable_rules session costs: an empty patient fact asserted into a fresh sid
-    (a new state: durable_rules initialises frame pools and 512-entry indexes for every beta and
-    action node, state.c createStateNode) against the same fact asserted into one kept sid."""
-    ruleset = _ensure_registered(knowledge)
-    handle = ruleset.handle
-
-    def settle(sid: str, state: int) -> None:  # take the sentinel's action, as the engine does
-        session = _Session(ruleset, sid)
-        session.state = state
-        session.drain()
-
-    fresh = kept = 0
-    for index in range(size):
-        sid = f"cost{index}"
-        fact = json.dumps({"t": "p", "sid": sid})
+    """The engine with a fresh durable_rules session per patient (the notes' pattern; making
+    one initialises frame pools and 512-entry indexes for every beta and action node, state.c
+    createStateNode) against one session kept and emptied between patients (engine.py)."""
+    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 7)]
+    spent = {}
+    for label, quota in (("fresh session per patient", 1), ("kept session", None)):
+        engine.SESSION_EVALUATIONS = quota or KEPT
         started = time.thread_time_ns()
-        state = durable_rules_engine.assert_fact(handle, fact)[1]
-        fresh += time.thread_time_ns() - started
-        settle(sid, state)
-        durable_rules_engine.delete_state(handle, sid)
-    for index in range(size):
-        fact = json.dumps({"t": "p", "sid": "cost-kept", "i": index})
-        started = time.thread_time_ns()
-        state = durable_rules_engine.assert_fact(handle, fact)[1]
-        kept += time.thread_time_ns() - started
-        settle("cost-kept", state)
-        durable_rules_engine.retract_fact(handle, fact)
-        settle("cost-kept", state)
-    durable_rules_engine.delete_state(handle, "cost-kept")
-    return [
-        "| assert of an empty patient fact | mean CPU µs |",
-        "|---|---|",
-        f"| into a fresh session (what every evaluation does) | {fmt(fresh / size / 1000, 1)} |",
-        f"| into a kept session (not done: RESULTS.md) | {fmt(kept / size / 1000, 1)} |",
-    ]
+        for item in facts:
+            run_engine(knowledge, item)
+        spent[label] = (time.thread_time_ns() - started) / size / 1000
+    engine.SESSION_EVALUATIONS = KEPT
+    rows = ["| run_engine with | mean CPU µs |", "|---|---|"]
+    return rows + [f"| {label} | {fmt(value)} |" for label, value in spent.items()]
 
 
 def main(argv: list[str] | None = None) -> None:
