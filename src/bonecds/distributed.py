@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from bonecds._json import compact
 from bonecds.api import Knowledge, evaluate_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
@@ -65,7 +66,7 @@ def _evaluate_record(
 ) -> tuple[str, str] | list[tuple[str, str]]:
     """(report line, top option id), or the problems as (field path, message) pairs."""
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = _loads(raw)
         report = evaluate_data(_to_profile(data), knowledge, as_of)
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
@@ -82,13 +83,18 @@ def _evaluate_record(
 
 
 def _report_line(data: dict[str, Any]) -> str:
-    """Canonical JSON on one line, sorted keys as in Report.to_json. orjson writes a 15 KiB
-    report several times faster than the json module; an integer beyond 64 bits, which it
-    refuses, falls back to the json module."""
+    """Canonical JSON on one line, sorted keys as in Report.to_json."""
+    return compact(data, sort_keys=True)
+
+
+def _loads(raw: bytes) -> Any:
+    """orjson reads a record several times faster; what it refuses (malformed text, NaN, an
+    integer beyond 64 bits) goes to the json module, which accepts the same as before or names
+    the problem."""
     try:
-        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-    except TypeError:
-        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8"))
 
 
 def _to_profile(data: Any) -> PatientProfile:

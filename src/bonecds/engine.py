@@ -25,7 +25,6 @@ measured safe pattern of shared/durable-rules-notes.md:
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import Any
 
 import durable_rules_engine as durable
 
+from bonecds._json import compact
 from bonecds.compiler import CompiledKnowledge, fact_key, list_key
 from bonecds.errors import InternalError
 from bonecds.facts import FIELDS, Facts
@@ -230,7 +230,7 @@ def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[st
 
 
 def _dumps(fact: dict[str, Any]) -> str:
-    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+    return compact(fact)
 
 
 def _rule_name(messages: str) -> str:

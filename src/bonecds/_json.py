@@ -1,0 +1,17 @@
+"""Compact JSON text for the engine's facts and batch report lines: orjson, several times
+faster than the json module, with the json module taking over for what orjson refuses (an
+integer beyond 64 bits). Both write the same compact form; keys sorted when asked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def compact(data: Any, *, sort_keys: bool = False) -> str:
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+    except TypeError:
+        return json.dumps(data, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"))
