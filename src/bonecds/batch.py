@@ -70,7 +70,7 @@ class Summary:
 
     def add(self, result: ChunkResult) -> None:
         self.records += result.records
-        self.reports += len(result.reports)
+        self.reports += result.reports
         self.bad_records += result.bad_records
         self.by_top_option = dict(Counter(self.by_top_option) + Counter(result.top_options))
         self.by_error = dict(Counter(self.by_error) + Counter(result.error_kinds))
@@ -78,12 +78,14 @@ class Summary:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """The evaluated chunk: report lines and error lines, ready to append, plus counts."""
+    """The evaluated chunk: report lines and error lines as the bytes to append (UTF-8, one
+    line each: no re-encoding in the parent, which writes for every worker), plus counts."""
 
     last_line: int
     records: int
-    reports: list[str]
-    errors: list[str]
+    reports: int
+    report_lines: bytes
+    errors: bytes
     top_options: list[str]
     error_kinds: list[str]
     bad_records: int
@@ -297,10 +299,8 @@ class _Writer:
         self._saved_at = time.monotonic()
 
     def write(self, result: ChunkResult) -> None:
-        for line in result.reports:
-            self.out.write(line.encode("utf-8") + b"\n")
-        for line in result.errors:
-            self.err.write(line.encode("utf-8") + b"\n")
+        self.out.write(result.report_lines)
+        self.err.write(result.errors)
         self.summary.add(result)
         self.checkpoint.lines_done = result.last_line
         if time.monotonic() - self._saved_at >= CHECKPOINT_SECONDS:

@@ -58,7 +58,9 @@ def evaluate_chunk(chunk: Chunk, knowledge: Knowledge, as_of: dt.date) -> ChunkR
             errors.append(json.dumps({"line": line_number, "field": path, "message": message}))
             kinds.append(f"{path}: {message}")
     last = chunk[-1][0] if chunk else 0
-    return ChunkResult(last, len(chunk), reports, errors, tops, kinds, bad)
+    lines = "".join(f"{line}\n" for line in reports).encode()
+    errors_text = "".join(f"{line}\n" for line in errors).encode()
+    return ChunkResult(last, len(chunk), len(reports), lines, errors_text, tops, kinds, bad)
 
 
 def _evaluate_record(
