@@ -11,7 +11,13 @@ import orjson
 
 
 def compact(data: Any, *, sort_keys: bool = False) -> str:
+    return compact_bytes(data, sort_keys=sort_keys).decode()
+
+
+def compact_bytes(data: Any, *, sort_keys: bool = False) -> bytes:
+    """The same as UTF-8 bytes, as orjson makes them (a report line is written as bytes)."""
     try:
-        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
     except TypeError:
-        return json.dumps(data, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(data, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"))
+        return text.encode()

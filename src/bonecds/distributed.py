@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from bonecds._json import compact
+from bonecds._json import compact_bytes
 from bonecds.api import Knowledge, evaluate_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
@@ -58,14 +58,14 @@ def evaluate_chunk(chunk: Chunk, knowledge: Knowledge, as_of: dt.date) -> ChunkR
             errors.append(json.dumps({"line": line_number, "field": path, "message": message}))
             kinds.append(f"{path}: {message}")
     last = chunk[-1][0] if chunk else 0
-    lines = "".join(f"{line}\n" for line in reports).encode()
+    lines = b"".join(line + b"\n" for line in reports)
     errors_text = "".join(f"{line}\n" for line in errors).encode()
     return ChunkResult(last, len(chunk), len(reports), lines, errors_text, tops, kinds, bad)
 
 
 def _evaluate_record(
     raw: bytes, knowledge: Knowledge, as_of: dt.date
-) -> tuple[str, str] | list[tuple[str, str]]:
+) -> tuple[bytes, str] | list[tuple[str, str]]:
     """(report line, top option id), or the problems as (field path, message) pairs."""
     try:
         data = _loads(raw)
@@ -84,9 +84,9 @@ def _evaluate_record(
     return _report_line(report), ranked[0]["id"] if ranked else "(none ranked)"
 
 
-def _report_line(data: dict[str, Any]) -> str:
-    """Canonical JSON on one line, sorted keys as in Report.to_json."""
-    return compact(data, sort_keys=True)
+def _report_line(data: dict[str, Any]) -> bytes:
+    """Canonical JSON on one line (UTF-8), sorted keys as in Report.to_json."""
+    return compact_bytes(data, sort_keys=True)
 
 
 def _loads(raw: bytes) -> Any:

@@ -9,6 +9,7 @@ once, and kept with their inputs so the report can show how each was obtained.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -149,9 +150,10 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
 
 def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, value in model.__dict__.items():  # a pydantic model's fields, in declared order
-        path = f"{prefix}{name}"
-        if value is None or path == "patient_id":
+    fields = model.__dict__  # a pydantic model's field values
+    for name, path in _paths(type(model), prefix):
+        value = fields[name]
+        if value is None:
             continue
         if isinstance(value, Quantity):
             analyte, fact_path = _QUANTITY_FIELDS[path]
@@ -165,6 +167,13 @@ def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
         else:
             values[path] = value
     return values
+
+
+@functools.cache
+def _paths(model: type[BaseModel], prefix: str) -> tuple[tuple[str, str], ...]:
+    """Each field's name and fact path, in declared order (the patient id is no fact)."""
+    paths = ((name, f"{prefix}{name}") for name in model.model_fields)
+    return tuple((name, path) for name, path in paths if path != "patient_id")
 
 
 def _creatinine_clearance(values: dict[str, Any]) -> list[DerivedValue]:

@@ -142,6 +142,8 @@ def _hits(firings: list[Firing], knowledge: KnowledgeBase, facts: Facts) -> list
 def _minimal(ways: list[list[str]]) -> list[list[str]]:
     """Drop every way of firing that assumes more unknowns than another way that fired: a
     value that another alternative made unnecessary is not asked for."""
+    if len(ways) == 1:
+        return ways  # the usual case: one way fired
     sets = [set(way) for way in ways]
     return [way for way, own in zip(ways, sets, strict=True) if not any(o < own for o in sets)]
 
