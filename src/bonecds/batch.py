@@ -3,7 +3,7 @@
 Design, and why:
 - Worker *processes*, never threads: durable_rules' Host is not thread-safe and every C call
   holds the GIL (shared/durable-rules-notes.md §4). Each worker receives the compiled knowledge
-  once (pickled, so every worker runs exactly the parent's rules) and keeps one Host.
+  once (pickled, so every worker runs exactly the parent's rules) and runs its own engine.
 - The parent reads the input in chunks and keeps a bounded window of chunks in flight, collected
   in submission order: the output is the same bytes for any number of workers, and memory stays
   flat however long the input is.
