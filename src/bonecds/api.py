@@ -64,9 +64,7 @@ def evaluate(
 
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
-    profile = _profile(profile)
-    facts = _facts(profile, knowledge)
-    report = Report.model_validate(_report_data(profile, facts, knowledge, as_of, language))
+    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
@@ -97,6 +95,14 @@ def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
     return to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
 
 
+def _evaluated(
+    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, language: str
+) -> tuple[Report, Facts]:
+    """The validated report, and the facts it was evaluated on (for explanations)."""
+    facts = _facts(profile, knowledge)
+    return Report.model_validate(_report_data(profile, facts, knowledge, as_of, language)), facts
+
+
 def _report_data(
     profile: PatientProfile, facts: Facts, knowledge: Knowledge, as_of: dt.date, language: str
 ) -> dict[str, Any]:
@@ -122,9 +128,7 @@ def why_not(
         close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
-    profile = _profile(profile)
-    report = evaluate(profile, knowledge, as_of)
-    facts = _facts(profile, knowledge)
+    report, facts = _evaluated(_profile(profile), knowledge, as_of, "en")
     from bonecds.explain import why_not as explain_why_not
 
     return explain_why_not(option, report, knowledge.knowledge, facts.values)

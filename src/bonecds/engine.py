@@ -129,7 +129,7 @@ class _Session:
     def assert_fact(self, fact: dict[str, Any]) -> None:
         """Assert one fact and take every action it makes ready, as durable.engine.Host does:
         each action may assert facts that make further actions ready (forward chaining)."""
-        outcome = self._assert(_dumps({**fact, "sid": self.sid}))
+        outcome = self._assert(compact({**fact, "sid": self.sid}))
         if outcome == _NOT_HANDLED:
             return  # no rule matched this fact: a normal outcome (notes §11)
         for messages in self._ready_actions():
@@ -229,10 +229,6 @@ def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[st
     return fact
 
 
-def _dumps(fact: dict[str, Any]) -> str:
-    return compact(fact)
-
-
 def _rule_name(messages: str) -> str:
     """The fired rule's name, the first key of the action's JSON ({"r12": {...}}), read without
     parsing the matched facts (compiled rule names are plain words: _ensure_registered)."""
@@ -249,14 +245,14 @@ def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
     if not all(_RULE_NAME.fullmatch(name) for name in definition):
         raise InternalError("compiled rule names must be plain words")
     try:
-        handle = durable.create_ruleset(compiled.ruleset_name, _dumps(definition))
+        handle = durable.create_ruleset(compiled.ruleset_name, compact(definition))
     except Exception as error:
         raise InternalError(f"rules engine refused the ruleset ({error})") from None
     joined = _joined(compiled)
     actions = {
         rule.name: _Action(
             Firing(rule.order, rule.rule_id, rule.branch, rule.assumes, rule.tolerant),
-            tuple(_dumps(dict(fact))[:-1] for fact in rule.produces if _wanted(fact, joined)),
+            tuple(compact(dict(fact))[:-1] for fact in rule.produces if _wanted(fact, joined)),
         )
         for rule in compiled.rules
     }
