@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bonecds import evaluate, load_knowledge
+import pytest
+
+from bonecds import Knowledge, evaluate, load_knowledge, ranking
+from bonecds.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
 BREAST = {
@@ -41,3 +44,45 @@ def test_a_single_band_gives_its_dose_without_conflict() -> None:
     assert dose.amount == 3.5  # type: ignore[attr-defined]
     assert "conflicting" not in dose.text  # type: ignore[attr-defined]
     assert dose.rules == ["zoledronic-acid-renal-dosing"]  # type: ignore[attr-defined]
+
+
+def test_reports_reusing_earlier_patients_hits_equal_reports_made_afresh(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two passes in opposite orders over a warm memo, so most hits come from other patients.
+    cohort = synthetic_cohort(200, seed=33)
+    languages = ("en", "zh")
+    warm = [
+        evaluate(p, knowledge, AS_OF, language=lang).to_json() for lang in languages for p in cohort
+    ]
+    warm_reversed = [
+        evaluate(p, knowledge, AS_OF, language=lang).to_json()
+        for lang in languages
+        for p in reversed(cohort)
+    ]
+    assert warm_reversed == [text for half in (warm[:200], warm[200:]) for text in reversed(half)]
+    monkeypatch.setattr(ranking, "MEMO_SIZE", 0)  # emptied before every report
+    fresh = [
+        evaluate(p, knowledge, AS_OF, language=lang).to_json() for lang in languages for p in cohort
+    ]
+    assert fresh == warm
+
+
+def test_the_report_memo_stays_within_its_bound(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "MEMO_SIZE", 50)
+    memo = knowledge.knowledge.report_memo
+    emptied = False
+    for profile in synthetic_cohort(100, seed=34):
+        before = len(memo)
+        report = evaluate(profile, knowledge, AS_OF)
+        emptied = emptied or len(memo) < before
+        assert len(memo) <= 50 + len(report.rules_fired)  # emptied first, then one report's
+    assert emptied
+
+
+def test_memo_keys_tell_equal_values_of_different_types_apart() -> None:
+    # True == 1 == 1.0 in Python, yet a report shows them as "yes", "1" and "1.0".
+    keys = {ranking._typed(value) for value in (True, 1, 1.0, [1], [True], None, "1")}
+    assert len(keys) == 7

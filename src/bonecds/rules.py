@@ -287,6 +287,12 @@ class KnowledgeBase:
             for branch_index, branch in enumerate(rule.branches)
         }
 
+    @cached_property
+    def report_memo(self) -> dict[Any, Any]:
+        """Parts of reports the report builder (ranking.py) made for this knowledge base and
+        may reuse for the next patient; it bounds the size."""
+        return {}
+
 
 def condition_fields(condition: Condition | None) -> list[str]:
     """Every field path a condition reads, in order of appearance, without repeats."""
