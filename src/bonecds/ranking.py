@@ -130,15 +130,24 @@ def rank(
 def _hits(firings: list[Firing], knowledge: KnowledgeBase, facts: Facts) -> list[_Hit]:
     """One hit per rule branch. It is conditional only if every way it fired assumed a
     needed value unknown; then it is conditional on the values the leanest ways assumed."""
-    grouped: dict[tuple[int, int], list[list[str]]] = {}
+    known = facts.values
+    grouped: dict[tuple[int, int], list[tuple[str, ...]]] = {}
     for firing in firings:
-        assumed = [*firing.assumes, *(f for f in firing.tolerant if f not in facts.values)]
-        grouped.setdefault(firing.order, []).append(assumed)
+        assumed = firing.assumes
+        if firing.tolerant:
+            assumed = (*assumed, *(f for f in firing.tolerant if f not in known))
+        ways = grouped.get(firing.order)
+        if ways is None:
+            grouped[firing.order] = [assumed]
+        else:
+            ways.append(assumed)
     memo = knowledge.report_memo
+    reads = knowledge.branch_reads
     hits = []
-    for order, ways in sorted(grouped.items()):
-        missing = tuple(field for way in _minimal(ways) for field in way)
-        values = [facts.values.get(name) for name in knowledge.branch_reads[order]]
+    for order in sorted(grouped):
+        ways = grouped[order]
+        missing = ways[0] if len(ways) == 1 else _leanest(ways)
+        values = [known.get(name) for name in reads[order]]
         key = (order, missing, *map(_typed, values))
         hit = memo.get(key)
         if hit is None:
@@ -171,13 +180,12 @@ def _typed(value: Any) -> Any:
     return (value.__class__, value)
 
 
-def _minimal(ways: list[list[str]]) -> list[list[str]]:
-    """Drop every way of firing that assumes more unknowns than another way that fired: a
-    value that another alternative made unnecessary is not asked for."""
-    if len(ways) == 1:
-        return ways  # the usual case: one way fired
+def _leanest(ways: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The unknowns assumed by the ways of firing that assume no more than another way that
+    fired: a value that another alternative made unnecessary is not asked for."""
     sets = [set(way) for way in ways]
-    return [way for way, own in zip(ways, sets, strict=True) if not any(o < own for o in sets)]
+    kept = [way for way, own in zip(ways, sets, strict=True) if not any(o < own for o in sets)]
+    return tuple(field for way in kept for field in way)
 
 
 def _hit(
@@ -319,6 +327,8 @@ def _add_request(
 
 def _request_missing(collected: _Collected, hit: _Hit) -> None:
     """A rule that fired without a value it needs asks for it, naming what it gates."""
+    if not hit.missing:
+        return
     gates = [e.propose for e in hit.branch.effects if isinstance(e, Propose)]
     for name in hit.missing:
         reason = f"{collected.words.words['needed']}: {collected.words.title(hit.rule)}"
