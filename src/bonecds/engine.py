@@ -93,12 +93,12 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         ruleset = _ensure_registered(compiled)
         session = _sessions.get(compiled.ruleset_name) or _Session(ruleset)
         _sessions[compiled.ruleset_name] = session
-        patient = encode_facts(facts.values, ruleset.plan)
+        patient = {"t": "p", **encode_facts(facts.values, ruleset.plan), "sid": session.sid}
         reusable = False
         try:
-            session.assert_fact({"t": "p", **patient})
+            session.assert_fact(compact(patient))
             for stratum in range(1, compiled.max_stratum + 1):
-                session.assert_fact({"t": "ph", "n": stratum})
+                session.assert_fact(f'{{"t":"ph","n":{stratum},"sid":"{session.sid}"}}')
             fired = sorted(set(session.fired), key=_firing_key)
             reusable = session.clear()
             return fired
@@ -126,10 +126,11 @@ class _Session:
         self.asserted: list[str] = []
         self.evaluations = 0
 
-    def assert_fact(self, fact: dict[str, Any]) -> None:
-        """Assert one fact and take every action it makes ready, as durable.engine.Host does:
-        each action may assert facts that make further actions ready (forward chaining)."""
-        outcome = self._assert(compact({**fact, "sid": self.sid}))
+    def assert_fact(self, text: str) -> None:
+        """Assert one fact (JSON text naming this session's sid) and take every action it
+        makes ready, as durable.engine.Host does: each action may assert facts that make
+        further actions ready (forward chaining)."""
+        outcome = self._assert(text)
         if outcome == _NOT_HANDLED:
             return  # no rule matched this fact: a normal outcome (notes §11)
         for messages in self._ready_actions():
