@@ -148,8 +148,10 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
     return Facts(values, tuple(derived))
 
 
-def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _flatten(
+    model: BaseModel, prefix: str = "", into: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {} if into is None else into
     fields = model.__dict__  # a pydantic model's field values
     for name, path in _paths(type(model), prefix):
         value = fields[name]
@@ -160,7 +162,7 @@ def _flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
             factor = ANALYTE_UNITS[analyte][value.unit]
             values[fact_path] = round(value.value * factor, 2)
         elif isinstance(value, BaseModel):
-            values.update(_flatten(value, f"{path}."))
+            _flatten(value, f"{path}.", values)
         elif isinstance(value, list):
             values[path] = list(value)
             values[f"{path}.count"] = len(value)
