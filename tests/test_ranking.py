@@ -68,11 +68,11 @@ def test_reports_reusing_earlier_patients_hits_equal_reports_made_afresh(
     assert fresh == warm
 
 
-def test_the_report_memo_stays_within_its_bound(
-    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_report_memo_stays_within_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ranking, "MEMO_SIZE", 50)
+    knowledge = load_knowledge(RULES)  # its own, empty memo
     memo = knowledge.knowledge.report_memo
+    assert not memo
     sizes = []
     for profile in synthetic_cohort(100, seed=34):
         evaluate(profile, knowledge, AS_OF)
