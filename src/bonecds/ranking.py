@@ -450,11 +450,12 @@ def _contraindicated(collected: _Collected) -> list[Data]:
 
 
 def _cautions(collected: _Collected) -> list[Data]:
+    shown = {*collected.options, *collected.contraindicated, "patient"}
     return [
         {
             "id": caution_id,
             "text": " ".join(_unique(entry["texts"])),
-            "applies_to": _present(entry["applies_to"], collected),
+            "applies_to": _present(entry["applies_to"], shown),
             "rules": _unique(entry["rules"]),
             "citations": _unique_citations(entry["citations"]),
             "patient_values": _unique_values(entry["values"]),
@@ -463,10 +464,9 @@ def _cautions(collected: _Collected) -> list[Data]:
     ]
 
 
-def _present(targets: list[str], collected: _Collected) -> list[str]:
+def _present(targets: list[str], shown: set[str]) -> list[str]:
     """The caution's targets that this report shows (an option may be named by a rule that
     covers several schedules of one drug); all of them if none is shown."""
-    shown = set(collected.options) | set(collected.contraindicated) | {"patient"}
     kept = sorted({target for target in targets if target in shown})
     return kept or sorted(set(targets))
 
