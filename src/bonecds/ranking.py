@@ -49,6 +49,7 @@ class _Hit:
     values: list[Data]
     citations: list[Data]
     rationales: dict[tuple[str, str], str] = field(default_factory=dict)  # (language, lead)
+    parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # by language
 
 
 @dataclass
@@ -101,8 +102,8 @@ def rank(
     collected = _Collected(texts=Texts(knowledge, language))
     hits = _hits(firings, knowledge, facts)
     for hit in hits:
-        for effect in hit.branch.effects:
-            _collect(collected, effect, hit)
+        for part in _parts(hit, collected.words):
+            _collect(collected, part, hit)
         _request_missing(collected, hit)
     for adjust, hit in collected.adjustments:
         _apply_adjustment(collected, adjust, hit)
@@ -224,47 +225,83 @@ def _shared_value(name: str, value: Any) -> Data:
     return {"field": name, "value": value, "unit": FIELDS[name].unit}
 
 
-def _collect(collected: _Collected, effect: Any, hit: _Hit) -> None:
+def _parts(hit: _Hit, texts: Texts) -> list[tuple[Any, ...]]:
+    """What each effect of the hit adds to the report, its texts in the report's language:
+    made once per hit and language, since a hit serves many patients (MEMO_SIZE)."""
+    parts = hit.parts.get(texts.language)
+    if parts is None:
+        parts = hit.parts[texts.language] = [_part(e, hit, texts) for e in hit.branch.effects]
+    return parts
+
+
+def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
+    rule, branch = hit.rule, hit.branch.name
     if isinstance(effect, Propose):
-        _propose(collected, effect, hit)
-    elif isinstance(effect, Contraindicate):
-        for option in effect.contraindicate:
-            text = collected.words.reason(hit.rule, effect, option, hit.branch.name)
-            reason = {
-                "rule": hit.rule.id,
-                "text": text,
-                "patient_values": hit.values,
-                "citations": hit.citations,
-            }
-            collected.contraindicated.setdefault(option, []).append(reason)
-    elif isinstance(effect, Caution):
-        _caution(collected, effect, hit)
-    elif isinstance(effect, Request):
-        for name in effect.request:
-            why = collected.words.request(hit.rule, effect, name, hit.branch.name)
-            _add_request(collected, _input_path(name), why, effect.gates, hit, effect.urgent)
-    elif isinstance(effect, Note):
-        collected.notes.append(
-            {
-                "text": collected.words.note(hit.rule, effect),
-                "applies_to": effect.applies_to,
-                "rules": [hit.rule.id],
-                "citations": hit.citations,
-            }
-        )
-    elif isinstance(effect, Context):
-        collected.context[effect.context] = {
-            "id": effect.context,
-            "label": collected.words.context(hit.rule, effect, hit.branch.name),
-            "rationale": _rationale(collected.words, hit),
-            "rules": [hit.rule.id],
+        return ("propose", effect, _rationale(texts, hit, effect.text))
+    if isinstance(effect, Contraindicate):
+        reasons = [
+            (option, _reason(texts.reason(rule, effect, option, branch), hit))
+            for option in effect.contraindicate
+        ]
+        return ("contraindicate", reasons)
+    if isinstance(effect, Caution):
+        return ("caution", effect, texts.caution(rule, effect, branch))
+    if isinstance(effect, Request):
+        why = [(_input_path(n), texts.request(rule, effect, n, branch)) for n in effect.request]
+        return ("request", effect, why)
+    if isinstance(effect, Note):
+        note = {
+            "text": texts.note(rule, effect),
+            "applies_to": effect.applies_to,
+            "rules": [rule.id],
             "citations": hit.citations,
         }
-    elif isinstance(effect, Adjust):
-        collected.adjustments.append((effect, hit))
+        return ("note", note)
+    if isinstance(effect, Context):
+        context = {
+            "id": effect.context,
+            "label": texts.context(rule, effect, branch),
+            "rationale": _rationale(texts, hit),
+            "rules": [rule.id],
+            "citations": hit.citations,
+        }
+        return ("context", effect.context, context)
+    if isinstance(effect, Adjust):
+        return ("adjust", effect)
+    return ("derive",)  # derived facts matter to the engine only
 
 
-def _propose(collected: _Collected, effect: Propose, hit: _Hit) -> None:
+def _reason(text: str, hit: _Hit) -> Data:
+    return {
+        "rule": hit.rule.id,
+        "text": text,
+        "patient_values": hit.values,
+        "citations": hit.citations,
+    }
+
+
+def _collect(collected: _Collected, part: tuple[Any, ...], hit: _Hit) -> None:
+    kind = part[0]
+    if kind == "propose":
+        _propose(collected, part[1], part[2], hit)
+    elif kind == "contraindicate":
+        for option, reason in part[1]:
+            collected.contraindicated.setdefault(option, []).append(reason)
+    elif kind == "caution":
+        _caution(collected, part[1], part[2], hit)
+    elif kind == "request":
+        effect = part[1]
+        for path, why in part[2]:
+            _add_request(collected, path, why, effect.gates, hit, effect.urgent)
+    elif kind == "note":
+        collected.notes.append(part[1])
+    elif kind == "context":
+        collected.context[part[1]] = part[2]
+    elif kind == "adjust":
+        collected.adjustments.append((part[1], hit))
+
+
+def _propose(collected: _Collected, effect: Propose, rationale: str, hit: _Hit) -> None:
     option = collected.options.setdefault(effect.propose, _Option(effect.propose))
     if effect.kind == "emergency":
         option.kind = "emergency"
@@ -275,7 +312,7 @@ def _propose(collected: _Collected, effect: Propose, hit: _Hit) -> None:
             effect.strength,
         )
     option.evidence.append(hit.rule.evidence)
-    option.rationale.append(_rationale(collected.words, hit, effect.text))
+    option.rationale.append(rationale)
     option.rules.append(hit.rule.id)
     option.citations.extend(hit.citations)
     option.values.extend(hit.values)
@@ -296,12 +333,12 @@ def _fields(item: Dose | Schedule) -> Data:
     return item.model_dump()
 
 
-def _caution(collected: _Collected, effect: Caution, hit: _Hit) -> None:
+def _caution(collected: _Collected, effect: Caution, text: str, hit: _Hit) -> None:
     entry = collected.cautions.setdefault(
         effect.caution,
         {"texts": [], "applies_to": [], "rules": [], "citations": [], "values": []},
     )
-    entry["texts"].append(collected.words.caution(hit.rule, effect, hit.branch.name))
+    entry["texts"].append(text)
     entry["applies_to"].extend(effect.applies_to)
     entry["rules"].append(hit.rule.id)
     entry["citations"].extend(hit.citations)
