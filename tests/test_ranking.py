@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -84,3 +85,13 @@ def test_memo_keys_tell_equal_values_of_different_types_apart() -> None:
     # True == 1 == 1.0 in Python, yet a report shows them as "yes", "1" and "1.0".
     keys = {ranking._typed(value) for value in (True, 1, 1.0, [1], [True], None, "1")}
     assert len(keys) == 7
+
+
+def test_a_pickled_knowledge_base_leaves_its_report_memo_behind(knowledge: Knowledge) -> None:
+    evaluate(BREAST, knowledge, AS_OF)
+    assert knowledge.knowledge.report_memo
+    restored = pickle.loads(pickle.dumps(knowledge))
+    assert not restored.knowledge.report_memo
+    assert (
+        evaluate(BREAST, restored, AS_OF).to_json() == evaluate(BREAST, knowledge, AS_OF).to_json()
+    )

@@ -293,6 +293,13 @@ class KnowledgeBase:
         may reuse for the next patient; it bounds the size."""
         return {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to the cache, to batch workers) without the report memo: it belongs to
+        this process, and would only make every worker's copy larger."""
+        state = dict(self.__dict__)
+        state.pop("report_memo", None)
+        return state
+
 
 def condition_fields(condition: Condition | None) -> list[str]:
     """Every field path a condition reads, in order of appearance, without repeats."""
