@@ -42,6 +42,7 @@ from bonecds.facts import FIELDS, Facts
 # the same way): the fact matched nothing, or an identical fact is already in the session.
 _NOT_HANDLED, _OBSERVED = 1, 2
 _SENTINEL = "session"
+_PHASE = '{"t":"ph"'  # how every phase marker's JSON text starts (written and recognised here)
 _RULE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -98,7 +99,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         try:
             session.assert_fact(compact(patient))
             for stratum in range(1, compiled.max_stratum + 1):
-                session.assert_fact(f'{{"t":"ph","n":{stratum},"sid":"{session.sid}"}}')
+                session.assert_fact(f'{_PHASE},"n":{stratum},"sid":"{session.sid}"}}')
             fired = sorted(set(session.fired), key=_firing_key)
             reusable = session.clear()
             return fired
@@ -150,8 +151,8 @@ class _Session:
         absence also needs its phase marker, so no retraction can make such a rule match);
         True if the session is then verifiably empty."""
         handle = self.ruleset.handle
-        markers = [text for text in self.asserted if text.startswith('{"t":"ph"')]
-        others = [text for text in reversed(self.asserted) if not text.startswith('{"t":"ph"')]
+        markers = [text for text in self.asserted if text.startswith(_PHASE)]
+        others = [text for text in reversed(self.asserted) if not text.startswith(_PHASE)]
         for text in (*markers, *others):
             durable.retract_fact(handle, text)
         self.asserted, self.fired = [], []
