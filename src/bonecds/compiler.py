@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,23 @@ class CompiledKnowledge:
     rules: tuple[CompiledRule, ...]
     max_stratum: int
     knowledge: KnowledgeBase
+
+
+# durable_rules reads integers with atoll (64 bits) and compares an integer with a double as a
+# double: beyond 2**53 an integer is compared as the double nearest to it, on both sides.
+_EXACT_INTEGER = 2**53
+
+
+def engine_number(value: Any) -> Any:
+    """A value as durable_rules compares it: an integer beyond 2**53 becomes the nearest double
+    (the largest double if none is that large, which keeps it above every rule constant), so
+    the engine and the floor compare the same numbers. Anything else is returned unchanged."""
+    if type(value) is not int or -_EXACT_INTEGER <= value <= _EXACT_INTEGER:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return sys.float_info.max if value > 0 else -sys.float_info.max
 
 
 def fact_key(path: str) -> str:
@@ -293,10 +311,11 @@ def _comparison(test: FieldTest) -> tuple[dict[str, Any], list[str]]:
         member_key = list_key(test.field, str(test.value))
         return {member_key: test.op == "contains"}, [_presence_key(test.field)]
     if test.op in ("in", "not_in"):
+        values = [engine_number(value) for value in test.value]
         if test.op == "in":
-            return {"$or": [{key: value} for value in test.value]}, [key]
-        return {"$and": [{"$neq": {key: value}} for value in test.value]}, [key]
-    value: Any = test.value
+            return {"$or": [{key: value} for value in values]}, [key]
+        return {"$and": [{"$neq": {key: value}} for value in values]}, [key]
+    value: Any = engine_number(test.value)
     present = [key]
     if isinstance(value, FieldRef):
         present.append(fact_key(value.field))

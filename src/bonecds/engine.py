@@ -25,6 +25,7 @@ measured safe pattern of shared/durable-rules-notes.md:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -32,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as durable
+import orjson
 
 from bonecds._json import compact
-from bonecds.compiler import CompiledKnowledge, fact_key, list_key
+from bonecds.compiler import CompiledKnowledge, engine_number, fact_key, list_key
 from bonecds.errors import InternalError
 from bonecds.facts import FIELDS, Facts
 
@@ -95,22 +97,23 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         session = _sessions.get(compiled.ruleset_name) or _Session(ruleset)
         _sessions[compiled.ruleset_name] = session
         patient = {"t": "p", **encode_facts(facts.values, ruleset.plan), "sid": session.sid}
-        reusable = False
+        reusable = failed = False
         try:
-            session.assert_fact(compact(patient))
+            session.assert_fact(engine_json(patient))
             for stratum in range(1, compiled.max_stratum + 1):
                 session.assert_fact(f'{_PHASE},"n":{stratum},"sid":"{session.sid}"}}')
             fired = sorted(set(session.fired), key=_firing_key)
             reusable = session.clear()
             return fired
         except (durable.error, MemoryError) as error:
+            failed = True
             session.drain()
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:
             session.evaluations += 1
             if not reusable or session.evaluations >= SESSION_EVALUATIONS:
                 del _sessions[compiled.ruleset_name]
-                session.delete()
+                session.delete(quietly=failed)
 
 
 class _Session:
@@ -184,13 +187,16 @@ class _Session:
             yield messages
             messages = durable.complete_and_start_action(handle, state)
 
-    def delete(self) -> None:
+    def delete(self, *, quietly: bool = False) -> None:
+        """Free the session's state. After an engine failure (`quietly`) the state may never
+        have been made: that failure is the one to report, not this one's."""
         try:
             durable.delete_state(self.ruleset.handle, self.sid)
-        except Exception as error:  # pragma: no cover - only after an engine failure
-            raise InternalError(
-                f"could not release engine state ({error.__class__.__name__})"
-            ) from None
+        except Exception as error:
+            if not quietly:
+                raise InternalError(
+                    f"could not release engine state ({error.__class__.__name__})"
+                ) from None
 
 
 @dataclass(frozen=True)
@@ -227,8 +233,41 @@ def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[st
             for member, key in flags:
                 fact[key] = member in value
         elif path in plan.scalars:
-            fact[plan.scalars[path]] = value
+            fact[plan.scalars[path]] = engine_number(value)
     return fact
+
+
+def engine_json(data: Any) -> str:
+    """JSON text durable_rules reads as the same numbers: its reader (rules/json.c getNumber)
+    takes an exponent only after a fraction, so `1e-06` and `1e+16`, as Python and orjson
+    write such floats, would fail to parse; they are written `1.0e-06`, `1.0e+16`."""
+    return compact(_readable(data))
+
+
+_PLAIN = frozenset({str, bool, int, type(None)})
+
+
+def _readable(node: Any) -> Any:
+    kind = type(node)
+    if kind is float:
+        return _float_json(node)
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN else _readable(v) for k, v in node.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else _readable(v) for v in node]
+    return node
+
+
+def _float_json(value: float) -> Any:
+    # orjson writes an exponent only outside this range (checked over 2 million floats).
+    if 1e-4 <= abs(value) < 1e15 or value == 0:
+        return value
+    if not math.isfinite(value):
+        raise InternalError("a number that is not finite reached the rules engine")
+    mantissa, exponent, power = repr(value).partition("e")
+    if exponent and "." not in mantissa:
+        mantissa += ".0"
+    return orjson.Fragment(f"{mantissa}{exponent}{power}")
 
 
 def _rule_name(messages: str) -> str:
@@ -247,7 +286,7 @@ def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
     if not all(_RULE_NAME.fullmatch(name) for name in definition):
         raise InternalError("compiled rule names must be plain words")
     try:
-        handle = durable.create_ruleset(compiled.ruleset_name, compact(definition))
+        handle = durable.create_ruleset(compiled.ruleset_name, engine_json(definition))
     except Exception as error:
         raise InternalError(f"rules engine refused the ruleset ({error})") from None
     joined = _joined(compiled)

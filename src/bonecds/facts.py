@@ -10,6 +10,7 @@ once, and kept with their inputs so the report can show how each was obtained.
 from __future__ import annotations
 
 import functools
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from bonecds.errors import ProfileError
 from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
 
 FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
@@ -140,7 +142,7 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
         *_calcium_reference(values, defaults),
     ]
     for item in derived:
-        values[item.field] = item.value
+        values[item.field] = _finite(item.value, item.field, *item.inputs)
     if "derived.crcl_ml_min" in values:
         measured = "labs.crcl_ml_min" in values
         values["derived.crcl_source"] = "measured" if measured else "computed"
@@ -160,7 +162,7 @@ def _flatten(
         if isinstance(value, Quantity):
             analyte, fact_path = _QUANTITY_FIELDS[path]
             factor = ANALYTE_UNITS[analyte][value.unit]
-            values[fact_path] = round(value.value * factor, 2)
+            values[fact_path] = _finite(round(value.value * factor, 2), path)
         elif isinstance(value, BaseModel):
             _flatten(value, f"{path}.", values)
         elif isinstance(value, list):
@@ -169,6 +171,20 @@ def _flatten(
         else:
             values[path] = value
     return values
+
+
+def _finite(value: float, field: str, *inputs: str) -> float:
+    """A converted or derived value, refused when it overflows a double: every finite input
+    is accepted by the engine, but an infinite value would compare as no value at all."""
+    if math.isfinite(value):
+        return value
+    named = ", ".join(_input_path(name) for name in inputs) or field
+    raise ProfileError([f"{named}: value too large to compute {field} from"])
+
+
+def _input_path(fact_path: str) -> str:
+    spec = FIELDS.get(fact_path)
+    return spec.input_path if spec and spec.input_path else fact_path
 
 
 @functools.cache
