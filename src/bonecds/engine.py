@@ -115,12 +115,9 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         reusable = failed = False
         try:
             for index, partition in enumerate(ruleset.partitions):
-                patient = {
-                    "t": "p",
-                    **encode_facts(facts.values, partition.plan),
-                    "sid": session.sid,
-                }
-                session.assert_fact(index, engine_json(patient))
+                fact = encode_facts(facts.values, partition.plan, as_text=True)
+                patient = {"t": "p", **fact, "sid": session.sid}
+                session.assert_fact(index, compact(patient))
             # Every partition has run to completion before a stratum's marker (stratified negation).
             for stratum, awaiting in enumerate(ruleset.phases, start=1):
                 for index in awaiting:
@@ -270,8 +267,11 @@ class FactPlan:
 _EVERY_KEY = FactPlan.for_keys()
 
 
-def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[str, Any]:
-    """The patient fact of `values` under `plan` (by default every key)."""
+def encode_facts(
+    values: dict[str, Any], plan: FactPlan = _EVERY_KEY, *, as_text: bool = False
+) -> dict[str, Any]:
+    """The patient fact of `values` under `plan` (by default every key), numbers as durable_rules
+    compares them (`engine_number`); `as_text`: floats also as its JSON reader takes them."""
     fact: dict[str, Any] = {}
     for path, value in values.items():
         flags = plan.lists.get(path)
@@ -279,14 +279,17 @@ def encode_facts(values: dict[str, Any], plan: FactPlan = _EVERY_KEY) -> dict[st
             for member, key in flags:
                 fact[key] = member in value
         elif path in plan.scalars:
-            fact[plan.scalars[path]] = engine_number(value)
+            if type(value) is int:
+                value = engine_number(value)  # a float beyond 2**53
+            if as_text and type(value) is float:
+                value = _float_json(value)
+            fact[plan.scalars[path]] = value
     return fact
 
 
 def engine_json(data: Any) -> str:
-    """JSON text durable_rules reads as the same numbers: its reader (rules/json.c getNumber)
-    takes an exponent only after a fraction, so `1e-06` and `1e+16`, as Python and orjson
-    write such floats, would fail to parse; they are written `1.0e-06`, `1.0e+16`."""
+    """JSON text durable_rules reads as the same numbers (a ruleset definition; a patient fact
+    is written by encode_facts): see _float_json."""
     return compact(_readable(data))
 
 
@@ -305,7 +308,10 @@ def _readable(node: Any) -> Any:
 
 
 def _float_json(value: float) -> Any:
-    # orjson writes an exponent only outside this range (checked over 2 million floats).
+    """durable_rules' JSON reader (rules/json.c getNumber) takes an exponent only after a
+    fraction: `1e-06` and `1e+16`, as Python and orjson write such floats, fail to parse, so
+    they are written `1.0e-06`, `1.0e+16`. orjson writes an exponent only outside this range
+    (checked over 2 million floats)."""
     if 1e-4 <= abs(value) < 1e15 or value == 0:
         return value
     if not math.isfinite(value):
