@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -212,10 +213,12 @@ def engine_before(knowledge: Knowledge, size: int, revision: str) -> list[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
         file.write(source)
     spec = importlib.util.spec_from_file_location("bonecds_engine_before", file.name)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     before = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = before
     spec.loader.exec_module(before)
+    Path(file.name).unlink()
     # Its own ruleset name: each module registers and keeps its own sessions.
     theirs = dataclasses.replace(knowledge, ruleset_name=f"{knowledge.ruleset_name}_before")
     defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
