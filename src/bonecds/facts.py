@@ -142,7 +142,8 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
         *_calcium_reference(values, defaults),
     ]
     for item in derived:
-        values[item.field] = _finite(item.value, item.field, *item.inputs)
+        inputs = ", ".join(_input_path(name) for name in item.inputs)
+        values[item.field] = _finite(item.value, inputs, f"to compute {item.field} from")
     if "derived.crcl_ml_min" in values:
         measured = "labs.crcl_ml_min" in values
         values["derived.crcl_source"] = "measured" if measured else "computed"
@@ -162,7 +163,8 @@ def _flatten(
         if isinstance(value, Quantity):
             analyte, fact_path = _QUANTITY_FIELDS[path]
             factor = ANALYTE_UNITS[analyte][value.unit]
-            values[fact_path] = _finite(round(value.value * factor, 2), path)
+            converted = round(value.value * factor, 2)
+            values[fact_path] = _finite(converted, path, f"once converted to {fact_path}")
         elif isinstance(value, BaseModel):
             _flatten(value, f"{path}.", values)
         elif isinstance(value, list):
@@ -173,13 +175,12 @@ def _flatten(
     return values
 
 
-def _finite(value: float, field: str, *inputs: str) -> float:
-    """A converted or derived value, refused when it overflows a double: every finite input
-    is accepted by the engine, but an infinite value would compare as no value at all."""
+def _finite(value: float, fields: str, outcome: str) -> float:
+    """A converted or derived value, refused when it overflows a double: the engine takes every
+    finite number, but an infinite one would compare as no value at all."""
     if math.isfinite(value):
         return value
-    named = ", ".join(_input_path(name) for name in inputs) or field
-    raise ProfileError([f"{named}: value too large to compute {field} from"])
+    raise ProfileError([f"{fields}: too large {outcome}"])
 
 
 def _input_path(fact_path: str) -> str:
