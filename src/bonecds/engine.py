@@ -19,7 +19,14 @@ measured safe pattern of shared/durable-rules-notes.md:
   still pending (measured here: deleting a state with unstarted actions kills the process);
 - one lock around the C calls: they are not thread-safe, and threads gain nothing (§4);
 - a sentinel rule that matches every patient fact, so a session state always exists: measured
-  here, deleting the state of a fact that matched no rule at all segfaults the process.
+  here, deleting the state of a fact that matched no rule at all segfaults the process;
+- a knowledge base beyond one ruleset's limits (§9) is spread over several rulesets
+  (compiler.partition_rules), one session in each: the patient is asserted into all, a
+  produced fact into every one that joins on it, and a stratum's phase marker only once all
+  have run to completion, so joins, negation and ordering are those of a single ruleset;
+- numbers are written as durable_rules' JSON reader parses them (_float_json), and integers
+  beyond 2**53 compared as doubles (compiler.engine_number), so every finite value matches
+  as the floor matches it.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from bonecds.compiler import (
     fact_key,
     list_key,
     partition_rules,
+    patient_keys,
 )
 from bonecds.errors import InternalError
 from bonecds.facts import FIELDS, Facts
@@ -374,7 +382,10 @@ def _register(
         )
         for rule in rules
     }
-    return _Partition(handle, actions, FactPlan.for_keys(_referenced_keys(definition)))
+    # A patient-fact key no pattern names cannot change a match: it is left out of the fact
+    # (less JSON for the engine to parse and copy, and within MAX_PATIENT_KEYS).
+    keys = frozenset[str]().union(*(patient_keys(rule) for rule in rules))
+    return _Partition(handle, actions, FactPlan.for_keys(keys))
 
 
 def _phases(rules: tuple[CompiledRule, ...]) -> set[int]:
@@ -424,23 +435,3 @@ def _wanted(fact: dict[str, Any], joined: tuple[set[str], set[str]]) -> bool:
     assert is a pass through the engine)."""
     names, any_name = joined
     return str(fact.get("n")) in names or str(fact.get("t")) in any_name
-
-
-def _referenced_keys(definition: dict[str, Any]) -> frozenset[str]:
-    """Every word the ruleset mentions: a patient fact key no pattern mentions cannot change
-    any match, so it is left out of the fact (less JSON for the engine to parse and copy)."""
-    words: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            words.update(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-        elif isinstance(node, str):
-            words.add(node)
-
-    walk(definition)
-    return frozenset(words)
