@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge
 from bonecds.cli import app as cli
 from bonecds.errors import InputError
-from bonecds.service import ServiceConfig, create_app
+from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
 from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
 
@@ -72,7 +72,9 @@ def _bind() -> tuple[socket.socket, str]:
 
 def _start(app: FastAPI, sock: socket.socket, base: str) -> Running:
     # log_config=None: records reach pytest's caplog, so the no-PHI-in-logs test sees them.
-    config = uvicorn.Config(app, log_config=None, log_level="info", lifespan="off")
+    config = uvicorn.Config(
+        app, log_config=None, log_level="info", lifespan="off", **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -255,6 +257,10 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "RS384 with a key not on record": lambda url: token(url, alg="RS384", key=RSA_KEY),
     "alg none": lambda url: jwt.encode({"iss": ISS, "aud": url}, None, algorithm="none"),
     "not a JWT": lambda url: "not.a.jwt",
+    # Validly signed, but the times are strings: once a TypeError and a 500 (issue 11/8).
+    "exp a string": lambda url: token(url, exp=str(int(time.time()) + 300)),
+    "iat a string": lambda url: token(url, iat=str(int(time.time()))),
+    "exp a huge number": lambda url: token(url, exp=1e300),
 }
 
 
@@ -694,6 +700,85 @@ def test_invalid_fhir_in_prefetch_is_400_naming_resource_and_field(service: Runn
         "FHIR: Observation/o-scr: valueQuantity.code: unit 'mmol/dL'"
     )
     assert "1.3" not in issues[0]["diagnostics"]
+
+
+def test_deeply_nested_json_is_400_and_the_connection_stays_open(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"{service.base}/cds-services/bonecds-patient-view"
+    bodies = [b'{"hook": ' + b"[" * n + b"]" * n + b"}" for n in (950, 5000, 100)]
+    bodies.append(b'{"context": ' + b'{"a": ' * 120 + b"1" + b"}" * 121)
+    with httpx.Client(timeout=30) as client:
+        for body in bodies:
+            headers = {"Authorization": f"Bearer {token(url)}", "Content-Type": "application/json"}
+            issues = _outcome(client.post(url, content=body, headers=headers), 400)
+            assert issues[0]["diagnostics"] == "body: JSON nested deeper than 100 levels"
+        assert client.get(f"{service.base}/about").status_code == 200
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+def test_an_unexpected_error_is_a_clean_500_that_logs_only_its_type(
+    knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sock, base = _bind()
+    config = ServiceConfig(
+        base_url=base, insecure_dev=True, feedback_db=tmp_path / "f.db", knowledge=knowledge
+    )
+    app = create_app(config)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(f"{PATIENT} 1968-03-14")  # as if an error message held patient data
+
+    running = _start(app, sock, base)
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.get(f"{base}/boom?patient=pt-secret")
+            assert client.get(f"{base}/about").status_code == 200  # the connection survived
+    finally:
+        _stop(running)
+    assert _outcome(response, 500) == [
+        {"severity": "error", "code": "exception", "diagnostics": "internal error"}
+    ]
+    assert "internal error (RuntimeError)" in caplog.text
+    assert PATIENT not in caplog.text
+    assert "pt-secret" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_token_in_the_query_string_is_refused_unspent_and_never_logged(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"{service.base}/cds-services"
+    jwt_text = token(url)
+    refused = httpx.get(url, params={"access_token": jwt_text, "patient": "pt-secret"})
+    issues = _outcome(refused, 400)
+    assert issues[0]["diagnostics"] == (
+        "query: a token is accepted only in the Authorization header"
+    )
+    also_header = httpx.get(
+        url, params={"access_token": jwt_text}, headers={"Authorization": f"Bearer {jwt_text}"}
+    )
+    assert _outcome(also_header, 400)
+    # Its jti was not spent: the same token is accepted once from the header.
+    assert httpx.get(url, headers={"Authorization": f"Bearer {jwt_text}"}).status_code == 200
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "GET /cds-services 400" in logged  # the access line, without its query string
+    for secret in (jwt_text, jwt_text[:40], "pt-secret", "access_token", "?"):
+        assert secret not in logged
+
+
+def test_the_access_log_names_routes_never_raw_paths(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    httpx.get(f"{service.base}/Patient/pt-secret-42/$everything")
+    httpx.post(f"{service.base}/cds-services/pt-secret-43", json={})
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "GET (other path) 404" in logged
+    assert "POST /cds-services/(unknown) 404" in logged
+    assert "pt-secret" not in logged
 
 
 def test_other_http_errors_are_operation_outcomes(service: Running) -> None:

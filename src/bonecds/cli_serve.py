@@ -53,7 +53,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         """Serve CDS Hooks 2.0 (patient-view, order-select, order-sign, feedback)."""
         import uvicorn
 
-        from bonecds.service import ServiceConfig, create_app
+        from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
         from bonecds.service_auth import load_issuers
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -76,7 +76,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             service,
             host=host,
             port=port,
-            server_header=False,
+            **SERVER_OPTIONS,
             ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
             ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         )

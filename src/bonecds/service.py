@@ -54,12 +54,15 @@ from bonecds.report import Report
 from bonecds.service_auth import TokenVerifier, TrustedIssuer
 
 log = logging.getLogger("bonecds.service")
+access_log = logging.getLogger("bonecds.access")
+MAX_JSON_DEPTH = 100  # FHIR prefetch nests about 15 levels; Python recursion fails near 1,000
 _T = TypeVar("_T")
 _USAGE = (
     "Needs the patient, conditions, laboratory results and medication requests (prefetch or "
     "fhirServer access); without them the service answers 412. Research prototype, not a "
     "medical device."
 )
+_QUERY_TOKEN = "query: a token is accepted only in the Authorization header"
 _HOOKS = {
     "patient-view": ("bone-health overview", "Emergencies, options, cautions and missing data."),
     "order-select": ("bone-modifying agent order check", "Checks the selected draft orders."),
@@ -148,6 +151,48 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+class Guard:
+    """The outermost layer: one access-log line per request, and a clean 500 for any error that
+    escaped every handler. The line names the route, never the raw path or its query string
+    (either may carry a patient id or a token); the error log names only the exception's type,
+    since its message or traceback could hold request data (issue 11, items 8 and 9)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            log.error("internal error (%s)", error.__class__.__name__)
+            if not status:
+                body = operation_outcome("exception", ["internal error"])
+                await JSONResponse(body, 500)(scope, receive, sending)
+        elapsed = (time.perf_counter() - started) * 1000
+        access_log.info("%s %s %d %.0f ms", scope["method"], _route(scope["path"]), status, elapsed)
+        return None
+
+
+def _route(path: str) -> str:
+    parts = path.strip("/").split("/")
+    if parts == ["about"] or parts == ["cds-services"]:
+        return f"/{parts[0]}"
+    if parts[0] != "cds-services" or len(parts) > 3 or parts[2:] not in ([], ["feedback"]):
+        return "(other path)"
+    service = parts[1] if parts[1] in SERVICES else "(unknown)"
+    return "/".join(["", "cds-services", service, *parts[2:]])
+
+
 class CdsService:
     """The request handlers, bound to one configuration and one loaded knowledge base."""
 
@@ -163,6 +208,8 @@ class CdsService:
         )
 
     def authorize(self, request: Request, audience: list[str]) -> None:
+        if "access_token" in request.query_params:  # refused before any check spends its jti
+            raise _Problem(400, "invalid", [_QUERY_TOKEN])
         if self.config.insecure_dev:
             log.warning("INSECURE DEV MODE: request accepted without authentication")
             return
@@ -303,11 +350,18 @@ def _after_signing(
     return parse_profile(data, "draft orders")
 
 
+# How uvicorn must run the app: the Guard writes the access log (uvicorn's would hold raw paths
+# and query strings), and the Server header is left out.
+SERVER_OPTIONS: dict[str, Any] = {"access_log": False, "server_header": False}
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The ASGI app. Loads the knowledge base once; evaluations then run serially (engine lock)."""
     service = CdsService(config)
     for noisy in ("httpx", "httpcore"):  # their INFO/DEBUG lines carry URLs with patient ids
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Its lines hold raw paths and query strings (ids, tokens); the Guard logs requests instead.
+    logging.getLogger("uvicorn.access").disabled = True
     if config.insecure_dev:
         log.warning("*" * 72)
         log.warning("INSECURE DEV MODE: no JWT checks; CORS open to every origin. Never use this")
@@ -323,6 +377,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization"],
     )  # checklist S-14; credentials are never combined with "*"
+    app.add_middleware(Guard)  # added last: the outermost layer
     _routes(app, service)
     _error_handlers(app)
     return app
@@ -396,11 +451,32 @@ def _service(service_id: str) -> ServiceDescriptor:
 async def _json_body(request: Request) -> Any:
     if "json" not in request.headers.get("content-type", ""):
         raise _Problem(415, "not-supported", ["Content-Type must be application/json"])
+    too_deep = _Problem(
+        400, "structure", [f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels"]
+    )
     try:
-        return json.loads(await request.body(), parse_constant=_no_constant)
+        data = json.loads(await request.body(), parse_constant=_no_constant)
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as error:
         where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         raise _Problem(400, "structure", [f"body: malformed JSON{where}"]) from None
+    if _deeper_than(data, MAX_JSON_DEPTH):  # deep nesting makes later recursive code fail
+        raise too_deep
+    return data
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Iterative, so that the check itself cannot exhaust the stack."""
+    pending = [(data, 1)] if isinstance(data, dict | list) else []
+    while pending:
+        value, depth = pending.pop()
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
 
 
 def _no_constant(name: str) -> Any:
@@ -423,8 +499,3 @@ def _error_handlers(app: FastAPI) -> None:
     async def http(_request: Request, error: HTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
         return JSONResponse(operation_outcome(code, [str(error.detail)]), error.status_code)
-
-    @app.exception_handler(Exception)
-    async def internal(_request: Request, error: Exception) -> JSONResponse:
-        log.error("internal error (%s)", error.__class__.__name__)  # no message: it may hold PHI
-        return JSONResponse(operation_outcome("exception", ["internal error"]), 500)

@@ -8,6 +8,7 @@ apart from `bonecds.service` (HTTP, prefetch, cards) so the security checks read
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class TokenVerifier:
 
     def _fresh(self, iss: str, claims: dict[str, Any]) -> str | None:
         now = time.time()
+        if not (_numeric_date(claims["iat"]) and _numeric_date(claims["exp"])):
+            return "iat or exp not a number"  # PyJWT lets "123" through (it calls int())
         if (
             claims["iat"] > now + self.leeway
             or claims["exp"] > now + self.max_lifetime + self.leeway
@@ -126,3 +129,8 @@ class TokenVerifier:
             return keys
         except (jwt.PyJWTError, httpx.HTTPError, ValueError):
             return None
+
+
+def _numeric_date(value: Any) -> bool:
+    """A JWT NumericDate (RFC 7519 §2): a finite JSON number, not a string or a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
