@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import socket
 import sqlite3
 import subprocess
@@ -141,7 +142,7 @@ def service(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> I
         base_url=base,
         issuers=(
             TrustedIssuer(ISS, _jwks(KEY.public_key(), KID, "ES384")),
-            TrustedIssuer("https://fhir-ehr.example.com/", spec_jwks, SPEC_JKU),
+            TrustedIssuer("https://fhir-ehr.example.com/", spec_jwks, jku=(SPEC_JKU,)),
         ),
         feedback_db=tmp_path_factory.mktemp("feedback") / "feedback.sqlite3",
         cors_origins=("https://sandbox.cds-hooks.org",),
@@ -235,7 +236,7 @@ def test_the_spec_example_token_is_rejected_because_it_expired(service: Running)
     spec = TrustedIssuer(
         "https://fhir-ehr.example.com/",
         json.loads((EXAMPLES / "jwks-public.json").read_text()),
-        SPEC_JKU,
+        jku=(SPEC_JKU,),
     )
     assert TokenVerifier((spec,)).verify(compact, [aud]) == "expired"  # signature and aud are fine
     response = call(service, "/cds-services", auth=f"Bearer {compact}")
@@ -921,6 +922,39 @@ def test_trusted_issuers_are_read_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text('{"issuers": [{"jwks_file": "ehr.jwks.json"}]}')
     with pytest.raises(InputError, match="not a trusted-issuers file"):
         load_issuers(tmp_path / "broken.json")
+
+
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"  # what the Sandbox sends
+
+
+def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_path: Path) -> None:
+    # The Sandbox always sends a jku; pinning its keys in a file must not need jwks_url
+    # (network access) too (issue 13/9). The jku is matched, never fetched.
+    (tmp_path / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
+    entry = {"iss": ISS, "jwks_file": "ehr.jwks.json", "jku": [SANDBOX_JKU]}
+    (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
+    verifier = TokenVerifier(load_issuers(tmp_path / "issuers.json"))
+    aud = "https://bonecds.example/cds-services"
+    assert verifier.verify(token(aud, headers={"jku": SANDBOX_JKU}), [aud]) is None
+    assert verifier.verify(token(aud), [aud]) is None  # no jku: the pinned keys
+    evil = token(aud, headers={"jku": "https://evil.example/jwks.json"})
+    assert verifier.verify(evil, [aud]) == "jku not allowlisted"
+    listed = token(aud, headers={"jku": [SANDBOX_JKU]})  # a list is not a URL
+    assert verifier.verify(listed, [aud]) == "jku not allowlisted"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"iss": ISS}, "issuers[0]: needs a jwks_file or a jwks_url"),
+        ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": SANDBOX_JKU}, "not a trusted-issuers file"),
+        ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": [1]}, "not a trusted-issuers file"),
+    ],
+)
+def test_trusted_issuer_entries_are_checked(tmp_path: Path, entry: Any, message: str) -> None:
+    (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_issuers(tmp_path / "issuers.json")
 
 
 @pytest.mark.parametrize(

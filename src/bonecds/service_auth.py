@@ -25,28 +25,45 @@ ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm; never none or HM
 
 @dataclass(frozen=True)
 class TrustedIssuer:
-    """A CDS client allowed to call: its `iss`, and its JWK Set (file contents or URL)."""
+    """A CDS client allowed to call: its `iss`, its JWK Set (file contents or URL), and the `jku`
+    header values it may send. Keys come from `jwks` when pinned, else from `jwks_url`; a `jku`
+    only has to be on the list, and is never fetched (checklist S-9)."""
 
     iss: str
     jwks: dict[str, Any] | None = None
-    jwks_url: str | None = None  # also the only `jku` accepted from this issuer (S-9)
+    jwks_url: str | None = None  # also accepted as a `jku`
+    jku: tuple[str, ...] = ()
+
+    def accepts_jku(self, jku: object) -> bool:
+        return jku is None or (isinstance(jku, str) and jku in (*self.jku, self.jwks_url))
 
 
 def load_issuers(path: Path) -> tuple[TrustedIssuer, ...]:
-    """Read `{"issuers": [{"iss": ..., "jwks_file": ... | "jwks_url": ...}]}` (files relative)."""
+    """Read `{"issuers": [{"iss": ..., "jwks_file": ... | "jwks_url": ..., "jku": [...]}]}`
+    (files relative to it)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        issuers = []
-        for item in data["issuers"]:
-            jwks = None
-            if "jwks_file" in item:
-                jwks = json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
-            issuers.append(TrustedIssuer(item["iss"], jwks, item.get("jwks_url")))
+        issuers = tuple(_issuer(item, path.parent) for item in data["issuers"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(
             f"{path}: not a trusted-issuers file ({error.__class__.__name__})"
         ) from None
-    return tuple(issuers)
+    for number, issuer in enumerate(issuers):
+        if issuer.jwks is None and issuer.jwks_url is None:
+            raise InputError(f"{path}: issuers[{number}]: needs a jwks_file or a jwks_url")
+    return issuers
+
+
+def _issuer(item: dict[str, Any], folder: Path) -> TrustedIssuer:
+    jwks = None
+    if "jwks_file" in item:
+        jwks = json.loads((folder / item["jwks_file"]).read_text(encoding="utf-8"))
+    jku = item.get("jku", [])
+    if not isinstance(item["iss"], str) or not isinstance(jku, list):
+        raise TypeError("iss must be text and jku a list")
+    if not all(isinstance(url, str) for url in jku):
+        raise TypeError("iss and jku must be text")
+    return TrustedIssuer(item["iss"], jwks, item.get("jwks_url"), tuple(jku))
 
 
 class TokenVerifier:
@@ -71,7 +88,7 @@ class TokenVerifier:
             return "untrusted issuer"
         if header.get("alg") not in ALGORITHMS or str(header.get("typ", "")).upper() != "JWT":
             return "algorithm or type"
-        if header.get("jku") is not None and header["jku"] != issuer.jwks_url:
+        if not issuer.accepts_jku(header.get("jku")):
             return "jku not allowlisted"
         key = self._key(issuer, str(header.get("kid", "")))
         if key is None:
