@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge
 from bonecds.cli import app as cli
 from bonecds.errors import InputError
+from bonecds.feedback import SqliteStore
 from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
 from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
@@ -230,7 +231,9 @@ def test_missing_token_is_401_with_no_detail(service: Running) -> None:
     ]
 
 
-def test_the_spec_example_token_is_rejected_because_it_expired(service: Running) -> None:
+def test_the_spec_example_token_is_rejected_because_it_expired(
+    service: Running, tmp_path: Path
+) -> None:
     compact = (EXAMPLES / "jwt-compact-example.txt").read_text().strip()
     aud = "https://cds.example.org/cds-services/some-service"
     spec = TrustedIssuer(
@@ -238,7 +241,10 @@ def test_the_spec_example_token_is_rejected_because_it_expired(service: Running)
         json.loads((EXAMPLES / "jwks-public.json").read_text()),
         jku=(SPEC_JKU,),
     )
-    assert TokenVerifier((spec,)).verify(compact, [aud]) == "expired"  # signature and aud are fine
+    replay = SqliteStore(tmp_path / "replay.db")
+    assert (
+        TokenVerifier((spec,), replay).verify(compact, [aud]) == "expired"
+    )  # signature and aud are fine
     response = call(service, "/cds-services", auth=f"Bearer {compact}")
     assert _outcome(response, 401)[0]["code"] == "login"
 
@@ -281,6 +287,27 @@ def test_a_replayed_token_is_refused(service: Running) -> None:
     once = {"Authorization": f"Bearer {token(url)}"}
     assert httpx.get(url, headers=once).status_code == 200
     assert httpx.get(url, headers=once).status_code == 401
+
+
+def test_a_token_replayed_on_another_worker_is_refused(tmp_path: Path) -> None:
+    # Two workers are two processes, each with its verifier, sharing only the database.
+    issuers = (TrustedIssuer(ISS, _jwks(KEY.public_key(), KID, "ES384")),)
+    first, second = (TokenVerifier(issuers, SqliteStore(tmp_path / "s.db")) for _ in range(2))
+    aud = "https://bonecds.example/cds-services"
+    once = token(aud)
+    assert first.verify(once, [aud]) is None
+    assert second.verify(once, [aud]) == "replayed jti"
+    assert first.verify(once, [aud]) == "replayed jti"
+    assert second.verify(token(aud), [aud]) is None
+
+
+def test_a_jti_is_remembered_until_its_token_expires(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    assert store.claim(ISS, "jti-1", expires=1000.0, now=500.0)
+    assert not store.claim(ISS, "jti-1", expires=1100.0, now=900.0)
+    assert store.claim("https://other.example/", "jti-1", expires=1000.0, now=900.0)
+    assert store.claim(ISS, "jti-1", expires=2000.0, now=1001.0)  # the old token is dead
+    assert not store.claim(ISS, "jti-1", expires=2000.0, now=1500.0)
 
 
 def test_cors_preflight_allows_the_configured_origin_only(service: Running) -> None:
@@ -918,7 +945,7 @@ def test_trusted_issuers_are_read_from_a_file(tmp_path: Path) -> None:
         ("https://sandbox.cds-hooks.org", sandbox),
     ]
     aud = "https://bonecds.example/cds-services"
-    assert TokenVerifier(loaded).verify(token(aud), [aud]) is None
+    assert TokenVerifier(loaded, SqliteStore(tmp_path / "r.db")).verify(token(aud), [aud]) is None
     (tmp_path / "broken.json").write_text('{"issuers": [{"jwks_file": "ehr.jwks.json"}]}')
     with pytest.raises(InputError, match="not a trusted-issuers file"):
         load_issuers(tmp_path / "broken.json")
@@ -933,7 +960,9 @@ def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_pat
     (tmp_path / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
     entry = {"iss": ISS, "jwks_file": "ehr.jwks.json", "jku": [SANDBOX_JKU]}
     (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
-    verifier = TokenVerifier(load_issuers(tmp_path / "issuers.json"))
+    verifier = TokenVerifier(
+        load_issuers(tmp_path / "issuers.json"), SqliteStore(tmp_path / "r.db")
+    )
     aud = "https://bonecds.example/cds-services"
     assert verifier.verify(token(aud, headers={"jku": SANDBOX_JKU}), [aud]) is None
     assert verifier.verify(token(aud), [aud]) is None  # no jku: the pinned keys

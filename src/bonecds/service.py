@@ -10,11 +10,12 @@ data, request bodies or tokens.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,7 +95,8 @@ class ServiceConfig:
     rules_dir: Path | None = None
     issuers: tuple[TrustedIssuer, ...] = ()
     insecure_dev: bool = False
-    feedback_db: Path | str = Path("bonecds-feedback.sqlite3")  # or a postgresql:// URL
+    # Feedback and the jti replay table: an SQLite file, or a postgresql:// URL.
+    feedback_db: Path | str = Path("bonecds-feedback.sqlite3")
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 5_000_000
     allow_open_fhir: bool = False  # fhirServer without fhirAuthorization (checklist R-8)
@@ -199,8 +201,8 @@ class CdsService:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.knowledge = config.knowledge or load_knowledge(config.rules_dir)
-        self.verifier = TokenVerifier(config.issuers)
-        self.feedback = open_store(config.feedback_db)
+        self.store = open_store(config.feedback_db)  # feedback and the jti replay table
+        self.verifier = TokenVerifier(config.issuers, self.store)
         self.base = config.base_url.rstrip("/")
         self.source = Source(
             label="bonecds (research prototype, not a medical device)",
@@ -367,7 +369,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         log.warning("INSECURE DEV MODE: no JWT checks; CORS open to every origin. Never use this")
         log.warning("with real patient data or on a network interface other than loopback.")
         log.warning("*" * 72)
-    app = FastAPI(title="bonecds CDS Hooks", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.store.close()
+
+    app = FastAPI(
+        title="bonecds CDS Hooks",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     origins = ["*"] if config.insecure_dev else list(config.cors_origins)
     app.add_middleware(
@@ -415,7 +429,7 @@ def _routes(app: FastAPI, service: CdsService) -> None:
             items = Feedback.model_validate(await _json_body(request))
         except ValidationError as error:
             raise _Problem(400, "invalid", _problems(error)) from None
-        added = await run_in_threadpool(_guarded, service.feedback.add, service_id, items)
+        added = await run_in_threadpool(_guarded, service.store.add, service_id, items)
         log.info("%s feedback: %d items, %d new", service_id, len(items.feedback), added)
         return JSONResponse({})
 

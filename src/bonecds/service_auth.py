@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
 
 from bonecds.errors import InputError
+
+
+class ReplayStore(Protocol):
+    def claim(self, iss: str, jti: str, expires: float, now: float) -> bool: ...
+
 
 ALGORITHMS = ("ES384", "RS384")  # 2.0 §JWT Signing Algorithm; never none or HMAC (S-6)
 
@@ -69,12 +73,13 @@ def _issuer(item: dict[str, Any], folder: Path) -> TrustedIssuer:
 class TokenVerifier:
     """Client JWTs per 2.0 §Trusting CDS Clients and the best-practice order (checklist S-10)."""
 
-    def __init__(self, issuers: tuple[TrustedIssuer, ...], leeway: int = 60) -> None:
+    def __init__(
+        self, issuers: tuple[TrustedIssuer, ...], replay: ReplayStore, leeway: int = 60
+    ) -> None:
         self.issuers = {issuer.iss: issuer for issuer in issuers}
+        self.replay = replay
         self.leeway, self.max_lifetime = leeway, 3600  # BP: JWTs live about an hour at most
-        self.seen: dict[tuple[str, str], float] = {}
         self.remote: dict[str, tuple[float, jwt.PyJWKSet]] = {}
-        self.lock = threading.Lock()
 
     def verify(self, token: str, audience: list[str]) -> str | None:
         """None when the token is good, else a reason for the log (never for the client)."""
@@ -118,11 +123,9 @@ class TokenVerifier:
             or claims["exp"] > now + self.max_lifetime + self.leeway
         ):
             return "iat or lifetime"
-        with self.lock:  # jti kept until exp: a replayed token is refused (2.0, BP)
-            self.seen = {k: exp for k, exp in self.seen.items() if exp + self.leeway > now}
-            if (iss, str(claims["jti"])) in self.seen:
-                return "replayed jti"
-            self.seen[(iss, str(claims["jti"]))] = float(claims["exp"])
+        # jti kept until exp, in the database every worker shares: a replay is refused (2.0, BP)
+        if not self.replay.claim(iss, str(claims["jti"]), claims["exp"] + self.leeway, now):
+            return "replayed jti"
         return None
 
     def _key(self, issuer: TrustedIssuer, kid: str) -> jwt.PyJWK | None:
