@@ -1031,3 +1031,94 @@ def test_bonecds_serve_starts_a_service_on_loopback(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=15)
     assert "INSECURE DEV MODE" in stderr
     assert f"Uvicorn running on http://127.0.0.1:{port}" in stderr
+
+
+# ---- `bonecds serve --workers 2`: the real command, its logs read from its stderr -------------
+
+
+@dataclass
+class Served:
+    base: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
+    issuers = {"issuers": [{"iss": ISS, "jwks_file": "ehr.jwks.json"}]}
+    (folder / "issuers.json").write_text(json.dumps(issuers))
+    sock, base = _bind()
+    port = str(sock.getsockname()[1])
+    sock.close()
+    options = ["--workers", "2", "--port", port, "--rules", str(RULES)]
+    options += ["--trusted-issuers", str(folder / "issuers.json")]
+    options += ["--database", str(folder / "service.sqlite3")]
+    log = folder / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bonecds", "serve", *options], stdout=sink, stderr=sink
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while log.read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield Served(base, log)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _fresh_get(url: str, headers: dict[str, str]) -> int:
+    with httpx.Client(timeout=30) as client:  # a connection each: the kernel picks the worker
+        return client.get(url, headers=headers).status_code
+
+
+def test_workers_share_the_replay_table(served: Served) -> None:
+    url = f"{served.base}/cds-services"
+    tokens = [token(url) for _ in range(24)]
+    sends = [{"Authorization": f"Bearer {text}"} for text in tokens for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda headers: _fresh_get(url, headers), sends))
+    assert sorted(statuses) == [200] * 24 + [401] * 24
+    for first, second in zip(statuses[::2], statuses[1::2], strict=True):
+        assert {first, second} == {200, 401}
+    access = [line for line in served.log.read_text().splitlines() if "GET /cds-services " in line]
+    served_by = {line.split("[")[1].split("]")[0] for line in access}
+    assert len(served_by) == 2, "both workers answered"
+
+
+def test_serve_logs_no_query_string_token_id_or_traceback(served: Served) -> None:
+    url = f"{served.base}/cds-services"
+    jwt_text = token(url)
+    secret_id = "pt-secret-77"
+    with httpx.Client(timeout=30) as client:
+        assert (
+            client.get(url, params={"access_token": jwt_text, "patient": secret_id}).status_code
+            == 400
+        )
+        client.get(f"{served.base}/Patient/{secret_id}")
+        nested = b'{"hook": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        service_url = f"{url}/bonecds-patient-view"
+        headers = {
+            "Authorization": f"Bearer {token(service_url)}",
+            "Content-Type": "application/json",
+        }
+        assert client.post(service_url, content=nested, headers=headers).status_code == 400
+        string_exp = token(url, exp=str(int(time.time()) + 300))
+        assert client.get(url, headers={"Authorization": f"Bearer {string_exp}"}).status_code == 401
+        assert client.get(url, headers={"Authorization": f"Bearer {jwt_text}"}).status_code == 200
+    expected = [
+        "GET /cds-services 400",
+        "GET (other path) 404",
+        "POST /cds-services/bonecds-patient-view 400",
+        "authentication refused: iat or exp not a number",
+    ]
+    deadline = time.monotonic() + 10  # a worker writes its access line just after answering
+    while not all(line in served.log.read_text() for line in expected):
+        assert time.monotonic() < deadline, served.log.read_text()
+        time.sleep(0.05)
+    logged = served.log.read_text()
+    for secret in (jwt_text[:40], string_exp[:40], secret_id, "access_token", "Traceback"):
+        assert secret not in logged
