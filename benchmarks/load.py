@@ -111,16 +111,17 @@ def http_request(method: str, path: str, headers: dict[str, str], body: bytes = 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-async def exchange(port: int, raw: bytes, timeout: float) -> int:
-    """Send one raw request on a new connection; the status code, or 0 when none came."""
+async def exchange(port: int, raw: bytes, timeout: float) -> tuple[int, bytes]:
+    """Send one raw request on a new connection: the status (0 when none came) and the body."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     try:
         writer.write(raw)
         answer = await asyncio.wait_for(reader.read(), timeout)
     finally:
         writer.close()
-    head = answer.split(b"\r\n", 1)[0].split()
-    return int(head[1]) if len(head) > 1 and head[1].isdigit() else 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    return (int(status[1]) if len(status) > 1 and status[1].isdigit() else 0), body
 
 
 @dataclass
@@ -139,7 +140,7 @@ async def _open_loop(port: int, raws: list[bytes], rate: float) -> list[Result]:
 
     async def one(index: int, scheduled: float) -> None:
         try:
-            status = await exchange(port, raws[index], timeout=10)
+            status, _ = await exchange(port, raws[index], timeout=10)
         except (OSError, TimeoutError):
             status = 0
         outcomes[index] = ((loop.time() - scheduled) * 1000, status == 200)

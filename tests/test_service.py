@@ -774,6 +774,19 @@ def test_an_unexpected_error_is_a_clean_500_that_logs_only_its_type(
     assert not [r for r in caplog.records if r.exc_info]
 
 
+def _logged(caplog: pytest.LogCaptureFixture, expected: list[str]) -> str:
+    """The captured log once it holds every expected line: the server writes a request's
+    access line just after the client has its answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        if all(line in logged for line in expected) or time.monotonic() > deadline:
+            for line in expected:
+                assert line in logged
+            return logged
+        time.sleep(0.02)
+
+
 def test_a_token_in_the_query_string_is_refused_unspent_and_never_logged(
     service: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -791,8 +804,8 @@ def test_a_token_in_the_query_string_is_refused_unspent_and_never_logged(
     assert _outcome(also_header, 400)
     # Its jti was not spent: the same token is accepted once from the header.
     assert httpx.get(url, headers={"Authorization": f"Bearer {jwt_text}"}).status_code == 200
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "GET /cds-services 400" in logged  # the access line, without its query string
+    # The access line, without its query string
+    logged = _logged(caplog, ["GET /cds-services 400", "GET /cds-services 200"])
     for secret in (jwt_text, jwt_text[:40], "pt-secret", "access_token", "?"):
         assert secret not in logged
 
@@ -803,10 +816,26 @@ def test_the_access_log_names_routes_never_raw_paths(
     caplog.set_level(logging.DEBUG)
     httpx.get(f"{service.base}/Patient/pt-secret-42/$everything")
     httpx.post(f"{service.base}/cds-services/pt-secret-43", json={})
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "GET (other path) 404" in logged
-    assert "POST /cds-services/(unknown) 404" in logged
+    logged = _logged(caplog, ["GET (other path) 404", "POST /cds-services/(unknown) 404"])
     assert "pt-secret" not in logged
+
+
+@pytest.mark.parametrize("where", ["patient id", "note text"])
+def test_a_lone_surrogate_or_control_character_is_answered_not_500(
+    service: Running, where: str
+) -> None:
+    # JSON may escape a lone surrogate ("\\ud800"); echoed into a diagnostic or a card it
+    # could not be encoded as UTF-8, and the answer became a 500 (found by the fuzzer).
+    body = request("patient-view")
+    if where == "patient id":
+        body["prefetch"]["patient"]["id"] = "\ud800\x1b[31m"
+    else:
+        body["prefetch"]["conditions"]["entry"][0]["resource"]["note"] = [{"text": "\ud800"}]
+    response = call(service, "/cds-services/bonecds-patient-view", body)
+    assert response.status_code in (200, 400), response.text
+    assert response.content.isascii()  # escaped, so any client can decode it
+    if where == "patient id":
+        assert "\\ud800\\x1b[31m" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_other_http_errors_are_operation_outcomes(service: Running) -> None:

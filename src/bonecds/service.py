@@ -106,6 +106,16 @@ class ServiceConfig:
     knowledge: Knowledge | None = None
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON in ASCII: text echoed from a request (an id holding a lone surrogate "\\ud800")
+    is escaped, so that every answer can be encoded and decoded."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
 class _Problem(Exception):
     """An HTTP error answered with an OperationOutcome naming fields, never values."""
 
@@ -117,13 +127,19 @@ class _Problem(Exception):
 def operation_outcome(code: str, problems: list[str], text: str = "") -> dict[str, Any]:
     """A FHIR OperationOutcome with one issue per problem (3.0 ballot, checklist E-2)."""
     issues: list[dict[str, Any]] = [
-        {"severity": "error", "code": code, "diagnostics": p} for p in problems
+        {"severity": "error", "code": code, "diagnostics": _printable(p)} for p in problems
     ]
     issues = issues or [{"severity": "error", "code": code}]
     if text:
         for issue in issues:
             issue["details"] = {"text": text}
     return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _printable(text: str) -> str:
+    """One line of readable text: control characters and lone surrogates echoed from the
+    request are shown escaped (`\\x1b`, `\\ud800`)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class BodyLimit:
@@ -144,7 +160,7 @@ class BodyLimit:
             size, more = size + len(chunks[-1]), message.get("more_body", False)
             if size > self.max_bytes:
                 body = operation_outcome("too-costly", ["request body too large"])
-                return await JSONResponse(body, 413)(scope, receive, send)
+                return await AsciiJSONResponse(body, 413)(scope, receive, send)
         replayed: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
 
         async def replay() -> Message:
@@ -179,7 +195,7 @@ class Guard:
             log.error("internal error (%s)", error.__class__.__name__)
             if not status:
                 body = operation_outcome("exception", ["internal error"])
-                await JSONResponse(body, 500)(scope, receive, sending)
+                await AsciiJSONResponse(body, 500)(scope, receive, sending)
         elapsed = (time.perf_counter() - started) * 1000
         access_log.info("%s %s %d %.0f ms", scope["method"], _route(scope["path"]), status, elapsed)
         return None
@@ -401,14 +417,14 @@ def _routes(app: FastAPI, service: CdsService) -> None:
     base = service.base
 
     @app.get("/cds-services")
-    def discovery(request: Request) -> JSONResponse:
+    def discovery(request: Request) -> AsciiJSONResponse:
         service.authorize(request, [f"{base}/cds-services"])  # D-10
-        return JSONResponse(
+        return AsciiJSONResponse(
             {"services": [s.model_dump(exclude_none=True) for s in SERVICES.values()]}
         )
 
     @app.post("/cds-services/{service_id}")
-    async def invoke(service_id: str, request: Request) -> JSONResponse:
+    async def invoke(service_id: str, request: Request) -> AsciiJSONResponse:
         descriptor = _service(service_id)
         # In a worker thread: a JWKS URL may have to be fetched (blocking I/O).
         await run_in_threadpool(service.authorize, request, [f"{base}/cds-services/{service_id}"])
@@ -417,10 +433,10 @@ def _routes(app: FastAPI, service: CdsService) -> None:
         result = await run_in_threadpool(_guarded, service.invoke, descriptor, payload)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s: %d cards in %.0f ms", service_id, len(result["cards"]), elapsed)
-        return JSONResponse(result)
+        return AsciiJSONResponse(result)
 
     @app.post("/cds-services/{service_id}/feedback")
-    async def feedback(service_id: str, request: Request) -> JSONResponse:
+    async def feedback(service_id: str, request: Request) -> AsciiJSONResponse:
         _service(service_id)
         url = f"{base}/cds-services/{service_id}"
         # The spec gives no aud example for feedback: accept the feedback URL and the service URL.
@@ -431,7 +447,7 @@ def _routes(app: FastAPI, service: CdsService) -> None:
             raise _Problem(400, "invalid", _problems(error)) from None
         added = await run_in_threadpool(_guarded, service.store.add, service_id, items)
         log.info("%s feedback: %d items, %d new", service_id, len(items.feedback), added)
-        return JSONResponse({})
+        return AsciiJSONResponse({})
 
     @app.get("/about")
     def about() -> PlainTextResponse:
@@ -499,17 +515,17 @@ def _no_constant(name: str) -> Any:
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(_Problem)
-    async def problem(_request: Request, error: _Problem) -> JSONResponse:
+    async def problem(_request: Request, error: _Problem) -> AsciiJSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         text = "Authentication required" if error.status == 401 else ""
         body = operation_outcome(error.code, error.problems, text)
-        return JSONResponse(body, error.status, headers=headers)
+        return AsciiJSONResponse(body, error.status, headers=headers)
 
     @app.exception_handler(ProfileError)
-    async def profile(_request: Request, error: ProfileError) -> JSONResponse:
-        return JSONResponse(operation_outcome("invalid", error.problems), 400)
+    async def profile(_request: Request, error: ProfileError) -> AsciiJSONResponse:
+        return AsciiJSONResponse(operation_outcome("invalid", error.problems), 400)
 
     @app.exception_handler(HTTPException)
-    async def http(_request: Request, error: HTTPException) -> JSONResponse:
+    async def http(_request: Request, error: HTTPException) -> AsciiJSONResponse:
         code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
-        return JSONResponse(operation_outcome(code, [str(error.detail)]), error.status_code)
+        return AsciiJSONResponse(operation_outcome(code, [str(error.detail)]), error.status_code)
