@@ -820,22 +820,24 @@ def test_the_access_log_names_routes_never_raw_paths(
     assert "pt-secret" not in logged
 
 
-@pytest.mark.parametrize("where", ["patient id", "note text"])
-def test_a_lone_surrogate_or_control_character_is_answered_not_500(
-    service: Running, where: str
-) -> None:
-    # JSON may escape a lone surrogate ("\\ud800"); echoed into a diagnostic or a card it
-    # could not be encoded as UTF-8, and the answer became a 500 (found by the fuzzer).
+def test_a_lone_surrogate_in_a_draft_order_is_400_not_500(service: Running) -> None:
+    body = request("order-sign")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\udc00"
+    response = call(service, "/cds-services/bonecds-order-sign", body)
+    assert _outcome(response, 400)[0]["diagnostics"] == (
+        "body: a string holds an unpaired surrogate (\\ud800-\\udfff), which is not text"
+    )
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\U0001f600"  # a pair
+    assert call(service, "/cds-services/bonecds-order-sign", body).status_code == 200
+
+
+def test_control_characters_echoed_in_a_diagnostic_are_escaped(service: Running) -> None:
     body = request("patient-view")
-    if where == "patient id":
-        body["prefetch"]["patient"]["id"] = "\ud800\x1b[31m"
-    else:
-        body["prefetch"]["conditions"]["entry"][0]["resource"]["note"] = [{"text": "\ud800"}]
+    body["prefetch"]["patient"]["id"] = "pt\x1b[31m\nX"  # a terminal escape, a new line
     response = call(service, "/cds-services/bonecds-patient-view", body)
-    assert response.status_code in (200, 400), response.text
-    assert response.content.isascii()  # escaped, so any client can decode it
-    if where == "patient id":
-        assert "\\ud800\\x1b[31m" in response.json()["issue"][0]["diagnostics"]
+    diagnostics = _outcome(response, 400)[0]["diagnostics"]
+    assert "Patient/pt\\x1b[31m\\nX" in diagnostics
+    assert diagnostics.isprintable()
 
 
 def test_other_http_errors_are_operation_outcomes(service: Running) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ from bonecds.service_auth import TokenVerifier, TrustedIssuer
 
 log = logging.getLogger("bonecds.service")
 access_log = logging.getLogger("bonecds.access")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only escapes can carry a lone one
+_LONE_SURROGATE = "body: a string holds an unpaired surrogate (\\ud800-\\udfff), which is not text"
 MAX_JSON_DEPTH = 100  # FHIR prefetch nests about 15 levels; Python recursion fails near 1,000
 _T = TypeVar("_T")
 _USAGE = (
@@ -484,8 +487,9 @@ async def _json_body(request: Request) -> Any:
     too_deep = _Problem(
         400, "structure", [f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels"]
     )
+    raw = await request.body()
     try:
-        data = json.loads(await request.body(), parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
         raise too_deep from None
     except (ValueError, UnicodeDecodeError) as error:
@@ -493,7 +497,19 @@ async def _json_body(request: Request) -> Any:
         raise _Problem(400, "structure", [f"body: malformed JSON{where}"]) from None
     if _deeper_than(data, MAX_JSON_DEPTH):  # deep nesting makes later recursive code fail
         raise too_deep
+    if _SURROGATE_ESCAPE.search(raw) and not _is_text(data):
+        raise _Problem(400, "structure", [_LONE_SURROGATE])
     return data
+
+
+def _is_text(data: Any) -> bool:
+    """False when a string holds a lone surrogate: JSON can escape one (RFC 8259 §8.2), but
+    it is not Unicode text, and hashing or encoding it later fails."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _deeper_than(data: Any, limit: int) -> bool:
