@@ -268,6 +268,10 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "exp a string": lambda url: token(url, exp=str(int(time.time()) + 300)),
     "iat a string": lambda url: token(url, iat=str(int(time.time()))),
     "exp a huge number": lambda url: token(url, exp=1e300),
+    # RFC 7519 §4.1.7: a string. Once, null was remembered as "None" and accepted the first time.
+    "jti null": lambda url: token(url, jti=None),
+    "jti a number": lambda url: token(url, jti=int(time.time() * 1000)),
+    "jti empty": lambda url: token(url, jti=""),
 }
 
 

@@ -118,13 +118,15 @@ class TokenVerifier:
         now = time.time()
         if not (_numeric_date(claims["iat"]) and _numeric_date(claims["exp"])):
             return "iat or exp not a number"  # PyJWT lets "123" through (it calls int())
+        if not isinstance(claims["jti"], str) or not claims["jti"]:
+            return "jti not a non-empty string"  # RFC 7519 §4.1.7
         if (
             claims["iat"] > now + self.leeway
             or claims["exp"] > now + self.max_lifetime + self.leeway
         ):
             return "iat or lifetime"
         # jti kept until exp, in the database every worker shares: a replay is refused (2.0, BP)
-        if not self.replay.claim(iss, str(claims["jti"]), claims["exp"] + self.leeway, now):
+        if not self.replay.claim(iss, claims["jti"], claims["exp"] + self.leeway, now):
             return "replayed jti"
         return None
 
