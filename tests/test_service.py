@@ -686,14 +686,24 @@ def test_wrong_types_are_400_naming_the_field(service: Running, case: str) -> No
     assert PATIENT not in text
 
 
-def test_invalid_fhir_in_prefetch_is_400_naming_resource_and_field(service: Running) -> None:
+def test_an_unusable_value_in_prefetch_is_noted_on_the_data_card_not_a_400(
+    service: Running,
+) -> None:
     body = request("patient-view")
     _observations(body)[0]["valueQuantity"]["code"] = "mmol/dL"
+    found = cards(call(service, "/cds-services/bonecds-patient-view", body))
+    data = next(c for c in found if c["summary"].startswith("Data bonecds used"))
+    assert "Observation/o-scr: valueQuantity.code: unit 'mmol/dL'" in data["detail"]
+    assert "1.3" not in data["detail"]
+    missing = next(c for c in found if c["summary"].startswith("Missing data"))
+    assert "labs.crcl_ml_min" in missing["summary"]  # the dropped value is asked for
+
+
+def test_prefetch_that_is_not_fhir_is_400_naming_where(service: Running) -> None:
+    body = request("patient-view")
+    body["prefetch"]["labs"]["entry"][0]["resource"] = {"value": 1}
     issues = _outcome(call(service, "/cds-services/bonecds-patient-view", body), 400)
-    assert issues[0]["diagnostics"].startswith(
-        "FHIR: Observation/o-scr: valueQuantity.code: unit 'mmol/dL'"
-    )
-    assert "1.3" not in issues[0]["diagnostics"]
+    assert "prefetch.labs[0]: resource: not a FHIR resource" in issues[0]["diagnostics"]
 
 
 def test_other_http_errors_are_operation_outcomes(service: Running) -> None:
