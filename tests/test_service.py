@@ -534,6 +534,23 @@ def test_orders_without_a_bone_modifying_agent_get_no_cards(service: Running) ->
     assert call(service, "/cds-services/bonecds-order-sign", body).json() == {"cards": []}
 
 
+def test_order_sign_without_a_bma_fetches_nothing(service: Running, fhir_server: Running) -> None:
+    body = request("order-sign")
+    body["context"]["draftOrders"]["entry"] = body["context"]["draftOrders"]["entry"][1:]
+    del body["prefetch"]
+    body["fhirServer"] = f"{fhir_server.base}/fhir"
+    body["fhirAuthorization"] = {
+        "access_token": FHIR_TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/Observation.read",
+        "subject": "bonecds",
+    }
+    fhir_server.seen.clear()
+    assert call(service, "/cds-services/bonecds-order-sign", body).json() == {"cards": []}
+    assert fhir_server.seen == []
+
+
 def test_the_hook_library_order_sign_example_is_read_leniently(service: Running) -> None:
     # Its NutritionOrder lacks intent and its doseAndRate is an object: not R4 (checklist §X).
     body = request("order-sign")
