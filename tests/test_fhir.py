@@ -99,6 +99,13 @@ def test_bonecds_evaluate_accepts_a_bundle() -> None:
         assert zoledronic["dose"]["amount"] == 3.3  # Cockcroft-Gault 44.7 mL/min from the Bundle
 
 
+def test_the_cli_report_shows_the_mapping_notes() -> None:
+    args = ["evaluate", str(FHIR / "breast-bone-mets.json"), "--as-of", "2026-11-23"]
+    result = CliRunner().invoke(app, [*args, "--rules", str(RULES)])
+    assert result.exit_code == 0, result.stderr
+    assert "FHIR: Observation/o-egfr: LOINC 98979-8 not used" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("loinc", "value", "unit", "field", "expected"),
     [
