@@ -45,6 +45,7 @@ from bonecds.fhir_codes import (
     OBSERVATION_DONE,
     OTHER_SITES,
     PRIMARY_SITES,
+    RADIOTHERAPY_COURSE,
     REFERENCE_LIMITS,
     SNOMED,
     SPINE_SITES,
@@ -74,7 +75,7 @@ _MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 _QUIET_TYPES = {"Medication", "ServiceRequest", "Practitioner", "PractitionerRole", "Organization"}
 _QUIET_TYPES |= {"Location", "Encounter", "Provenance", "OperationOutcome", "Device"}
 # Patient/<id>, relative or absolute, optionally versioned (`/_history/<n>`).
-_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _STAGE_GROUP = re.compile(r"\bstage (IV|III|II|I)(?:[ABC]\d?)?\b", re.IGNORECASE)
 _DAY = re.compile(r"^\d{4}-\d\d-\d\d")
 _SHAPE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
@@ -271,7 +272,7 @@ class _Builder:
         if isinstance(target, dict):
             is_patient = target.get("resourceType") == "Patient" and target.get("id")
             return str(target["id"]) if is_patient else None
-        match = _PATIENT_REFERENCE.search(reference)
+        match = PATIENT_REFERENCE.search(reference)
         return match.group(1) if match else None
 
     def _set(self, path: str, value: Any, date: str = "") -> None:
@@ -332,6 +333,9 @@ class _Builder:
                 self._set(path, True, date)
         if "mronj" in concepts:
             self._set("dental.mronj_status", "active" if active else "healed", date)
+        if "secondary-elsewhere" in concepts:
+            where = concept_text(condition.get("code"))
+            self.notes.append(f"{name}: metastasis outside bone ({where}): not used")
         if "cancer-unspecified" in concepts:
             self.notes.append(f"{name}: cancer of unspecified type: primary.site not set from it")
         if not concepts and not morphology:
@@ -413,7 +417,7 @@ class _Builder:
         known = [f"LOINC {c} not used: {reasons[c]}" for c in loinc if c in reasons]
         self.notes.extend(f"{name}: {reason}" for reason in known)
         if not known:
-            self.notes.append(f"{name} ({concept_text(code) or 'uncoded'}): not used")
+            self.notes.append(f"{name} ({concept_text(code)}): not used")
         return None
 
     def _medicationrequest(self, request: dict[str, Any]) -> None:
@@ -443,7 +447,9 @@ class _Builder:
 
     def _procedure(self, procedure: dict[str, Any]) -> None:
         if not is_dental_procedure(procedure):
-            what = concept_text(procedure.get("code")) or "uncoded"
+            what = concept_text(procedure.get("code"))
+            if RADIOTHERAPY_COURSE in codes_in(procedure.get("code"), SNOMED):
+                what = "radiotherapy course: prior radiotherapy is not a profile field"
             self.notes.append(f"{_name(procedure)} ({what}): procedure not used")
             return
         status = procedure.get("status")

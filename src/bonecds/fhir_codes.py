@@ -27,7 +27,7 @@ CONDITION_CODES: dict[tuple[str, str], str] = {
     (ICD10, "C79.5"): "bone-mets",
     (SNOMED, "94222008"): "bone-mets",
     (SNOMED, "128462008"): "secondary",  # bone metastasis only with a bone bodySite (mCODE)
-    (SNOMED, "94225005"): "secondary",  # Secondary malignant neoplasm of brain (mCODE example)
+    (SNOMED, "94225005"): "secondary-elsewhere",  # Secondary malignant neoplasm of brain (mCODE)
     **{(s, "C50"): "breast" for s in (ICD10CM, ICD10)},
     **{(s, "C61"): "prostate" for s in (ICD10CM, ICD10)},
     **{(s, "C34"): "lung" for s in (ICD10CM, ICD10)},
@@ -202,6 +202,7 @@ CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},
 }
+RADIOTHERAPY_COURSE = "1217123003"  # mCODE radiotherapy course summary (terminology.md §3, V)
 # Invasive dental procedures: no SNOMED code is verified (terminology.md §3), so U code + text.
 DENTAL_CODES = {(SNOMED, "55162003")}
 DENTAL_TEXT: tuple[str, ...] = ("tooth extraction", "dental extraction", "extraction of tooth")
@@ -267,8 +268,10 @@ def _texts(concept: Any) -> list[str]:
 
 
 def concept_text(concept: Any) -> str:
-    """A CodeableConcept's text or first display, for notes (the name of a code, no value)."""
-    return next(iter(_texts(concept)), "")
+    """A CodeableConcept's text, else its first display, else its first code: for notes
+    (the name of a code, never a patient value); "uncoded" when there is none."""
+    codes = [c.get("code") for c in codings(concept) if isinstance(c.get("code"), str)]
+    return next(iter(_texts(concept) + codes), "uncoded")
 
 
 def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
