@@ -471,9 +471,10 @@ class _Builder:
         if self.unread:
             self.notes.append(f"resource types not read: {', '.join(sorted(self.unread))}")
         if self.problems:
-            raise ProfileError([f"{self.source}: {p}" for p in self.problems])
+            raise ProfileError([_one_line(f"{self.source}: {p}") for p in self.problems])
         profile = self._profile()
-        return FhirMapping(profile, sorted(set(self.notes)), dict(sorted(self.dates.items())))
+        notes = sorted({_one_line(note) for note in self.notes})
+        return FhirMapping(profile, notes, dict(sorted(self.dates.items())))
 
     def _profile(self) -> PatientProfile:
         """The profile; a mapped value the profile refuses is dropped with a note, not fatal."""
@@ -686,6 +687,11 @@ def index_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
 def _name(resource: dict[str, Any]) -> str:
     ident = resource.get("id")
     return f"{resource['resourceType']}/{ident if isinstance(ident, str) else '?'}"
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped: input texts and validator messages stay on one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _day(value: Any) -> dt.date | None:
