@@ -80,7 +80,8 @@ def test_the_sample_bundle_maps_to_the_expected_profile() -> None:
             "calcium_uln": {"value": 10.2, "unit": "mg/dL"},
         },
         "dental": {"days_since_invasive_procedure": 83},
-        "meds": {"current_bma": []},  # medication resources present: the list is known
+        # medication resources present: the list is known
+        "meds": {"current_bma": [], "systemic_therapy": ["aromatase_inhibitor"]},
     }
 
 
@@ -469,9 +470,34 @@ def test_driver_results_are_read_per_gene() -> None:
 
 
 def test_unrecognised_medicines_are_listed_not_dropped() -> None:
-    assert mapped(resources()).notes[-1] == (
-        "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-letrozole"
+    metformin = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-metformin",
+        "status": "active",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"text": "metformin"},
+    }
+    assert mapped(resources(metformin)).notes[-1] == (
+        "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-metformin"
     )
+
+
+def test_systemic_therapy_classes_receptors_and_a_stopped_bma_are_mapped() -> None:
+    er = observation("o-er", "85337-4", 0, "1")
+    del er["valueQuantity"]
+    er["valueCodeableConcept"] = {"coding": [{"system": LOINC, "code": "LA6576-8"}]}
+    stopped = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-zol-old",
+        "status": "stopped",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "77655"}]},
+    }
+    profile = mapped(resources(er, stopped)).profile
+    assert profile.meds.systemic_therapy == ["aromatase_inhibitor"]  # letrozole
+    assert profile.drivers.er == "positive"
+    assert profile.meds.previous_bma.agent == "zoledronic_acid"
 
 
 # ---- issue 11 item 8 and issue 13: real EHR shapes are noted and skipped, never a crash ----------
@@ -488,7 +514,9 @@ def test_a_metastasis_at_a_non_bone_site_is_a_note_not_a_crash() -> None:
     lung = _condition_at("c-lung-met", "128462008", "39607008")
     result = mapped(resources(lung, drop=("c-bone",)))
     assert result.profile.bone.metastases_present is None
-    assert "Condition/c-lung-met: metastasis outside bone (lung): not used" in result.notes
+    assert (
+        "Condition/c-lung-met: metastasis outside bone (lung): lesion count unknown" in result.notes
+    )
 
 
 def test_a_spine_metastasis_sets_spine_involved() -> None:

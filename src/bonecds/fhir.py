@@ -32,6 +32,7 @@ from bonecds.fhir_codes import (
     CURRENT_STATUS,
     DISEASE_STATUS,
     DISEASE_STATUS_LOINC,
+    DRIVER_GENES,
     ECOG_ANSWERS,
     ECOG_LOINC,
     HGNC,
@@ -46,9 +47,12 @@ from bonecds.fhir_codes import (
     OTHER_SITES,
     PRIMARY_SITES,
     RADIOTHERAPY_COURSE,
+    RECEPTOR_LOINC,
     REFERENCE_LIMITS,
+    RESULT_ANSWERS,
     SNOMED,
     SPINE_SITES,
+    SYSTEMIC_CLASSES,
     TNM_STAGE_GROUP,
     UCUM,
     UNITS,
@@ -335,7 +339,7 @@ class _Builder:
             self._set("dental.mronj_status", "active" if active else "healed", date)
         if "secondary-elsewhere" in concepts:
             where = concept_text(condition.get("code"))
-            self.notes.append(f"{name}: metastasis outside bone ({where}): not used")
+            self.notes.append(f"{name}: metastasis outside bone ({where}): lesion count unknown")
         if "cancer-unspecified" in concepts:
             self.notes.append(f"{name}: cancer of unspecified type: primary.site not set from it")
         if not concepts and not morphology:
@@ -358,7 +362,7 @@ class _Builder:
     def _secondary(self, name: str, bone: list[str], other: list[str]) -> None:
         if other:
             places = ", ".join(sorted(set(other)))
-            self.notes.append(f"{name}: metastasis outside bone ({places}): not used")
+            self.notes.append(f"{name}: metastasis outside bone ({places}): lesion count unknown")
         if not bone and not other:
             self.notes.append(f"{name}: secondary cancer without a body site: bone unknown")
 
@@ -411,6 +415,8 @@ class _Builder:
                 return f"{found}|" + ",".join(sorted(_genes(observation)))
             if found in (ECOG_LOINC, KARNOFSKY_LOINC, "82810-3", DISEASE_STATUS_LOINC):
                 return found
+            if found in RECEPTOR_LOINC:
+                return f"drivers.{RECEPTOR_LOINC[found]}"
         if TNM_STAGE_GROUP & set(snomed):
             return "stage-group"
         reasons = {**NOT_USED_LOINC, **UNMAPPED_LAB_LOINC}
@@ -423,7 +429,7 @@ class _Builder:
     def _medicationrequest(self, request: dict[str, Any]) -> None:
         name, status = _name(request), request.get("status")
         if status not in CURRENT_STATUS[request["resourceType"]]:
-            self.notes.append(f"{name}: status {status}: not a current medicine")
+            self._past_medicine(request, status)
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
@@ -440,6 +446,14 @@ class _Builder:
 
     _medicationstatement = _medicationrequest
 
+    def _past_medicine(self, request: dict[str, Any], status: Any) -> None:
+        agent = identify_drug(request, self.index)
+        if status in ("stopped", "completed") and agent in BMA_AGENTS:
+            self._set("meds.previous_bma.agent", agent)
+            self.notes.append(f"{_name(request)}: a stopped {agent}: previous_bma.agent only")
+        else:
+            self.notes.append(f"{_name(request)}: status {status}: not a current medicine")
+
     def _interval(self, request: dict[str, Any], agent: str) -> None:
         weeks = dosing_interval_weeks(request)
         if agent in BMA_AGENTS and weeks is not None:
@@ -447,10 +461,11 @@ class _Builder:
 
     def _procedure(self, procedure: dict[str, Any]) -> None:
         if not is_dental_procedure(procedure):
-            what = concept_text(procedure.get("code"))
             if RADIOTHERAPY_COURSE in codes_in(procedure.get("code"), SNOMED):
-                what = "radiotherapy course: prior radiotherapy is not a profile field"
-            self.notes.append(f"{_name(procedure)} ({what}): procedure not used")
+                self._radiotherapy(procedure)
+            else:
+                what = concept_text(procedure.get("code"))
+                self.notes.append(f"{_name(procedure)} ({what}): procedure not used")
             return
         status = procedure.get("status")
         if status in ("preparation", "in-progress"):
@@ -463,6 +478,15 @@ class _Builder:
             known = self.data.get("dental", {}).get("days_since_invasive_procedure")
             if days >= 0 and (known is None or days < known):
                 self._set("dental.days_since_invasive_procedure", days, day.isoformat())
+
+    def _radiotherapy(self, procedure: dict[str, Any]) -> None:
+        """An mCODE radiotherapy course summary: its body sites join bone.prior_rt_sites."""
+        sites = [concept_text(site) for site in as_list(procedure.get("bodySite"))]
+        if procedure.get("status") not in ("completed", "in-progress") or not sites:
+            self.notes.append(f"{_name(procedure)}: radiotherapy course without a site; not used")
+            return
+        known = self.data.get("bone", {}).get("prior_rt_sites", [])
+        self._set("bone.prior_rt_sites", sorted({*known, *sites}))
 
     def finish(self, complete: frozenset[str]) -> FhirMapping:
         self._observations()
@@ -518,8 +542,12 @@ class _Builder:
                 "medication list incomplete (a medicine could not be read): "
                 "other bone-modifying agents may be missing"
             )
-        if bma or ("medications" in complete and not self.meds_incomplete):
+        whole = "medications" in complete and not self.meds_incomplete
+        if bma or whole:
             self._set("meds.current_bma", bma)
+        classes = sorted(self.agents & set(SYSTEMIC_CLASSES))
+        if classes or whole:
+            self._set("meds.systemic_therapy", classes)
         for flag in ("antiangiogenic", "corticosteroid", "ici", "tki", "chemotherapy"):
             if flag in self.agents:
                 self._set(f"meds.{flag}", True)
@@ -539,6 +567,8 @@ class _Builder:
                     self._quantity(concept, observation, date)
                 elif concept.startswith(f"{VARIANT_LOINC}|"):
                     self._driver(observation, date)
+                elif concept.startswith("drivers."):
+                    self._receptor(concept, observation, date)
                 else:
                     readers[concept](observation, date)
             except _SHAPE_ERRORS as error:
@@ -632,17 +662,24 @@ class _Builder:
             self._set("pregnant", False, date)
 
     def _driver(self, observation: dict[str, Any], date: str) -> None:
+        """A Genomics Reporting variant assessment: each driver gene studied, present or absent."""
         genes = _genes(observation)
-        answer = set(codes_in(observation.get("valueCodeableConcept"), LOINC))
-        result = "positive" if "LA9633-4" in answer else "negative" if "LA9634-2" in answer else ""
-        used = False
-        for gene, name in (("HGNC:3236", "egfr"), ("HGNC:427", "alk")):
-            if gene in genes and result:
-                self._set(f"drivers.{name}", result, date)
-                used = True
-        if not used:
+        answers = codes_in(observation.get("valueCodeableConcept"), LOINC)
+        result = next((RESULT_ANSWERS[c] for c in answers if c in RESULT_ANSWERS), None)
+        drivers = sorted(DRIVER_GENES[gene] for gene in genes if gene in DRIVER_GENES)
+        for name in drivers if result else ():
+            self._set(f"drivers.{name}", result, date)
+        if not drivers or not result:
             shown = ", ".join(sorted(genes)) or "no gene coded"
             self.notes.append(f"{_name(observation)}: variant ({shown}): not used")
+
+    def _receptor(self, path: str, observation: dict[str, Any], date: str) -> None:
+        answers = codes_in(observation.get("valueCodeableConcept"), LOINC)
+        result = next((RESULT_ANSWERS[c] for c in answers if c in RESULT_ANSWERS), None)
+        if result in ("positive", "negative"):
+            self._set(path, result, date)
+        else:
+            self.notes.append(f"{_name(observation)}: {path} result not readable; not used")
 
 
 def _ucum_unit(code: Any, analyte: str) -> str | None:

@@ -107,6 +107,10 @@ LOINC_LABS = {
     "6768-6": ("labs.alp_u_l", "alp"),
     "2039-6": ("labs.cea_ng_ml", "cea"),
     "29463-7": ("weight_kg", "weight"),
+    # Written from knowledge (U): 25-OH vitamin D, magnesium, phosphate in serum or plasma.
+    "1989-3": ("labs.vitamin_d_25oh", "vitamin_d"),
+    "19123-9": ("labs.magnesium", "magnesium"),
+    "2777-1": ("labs.phosphate", "phosphate"),
 }
 NOT_USED_LOINC = {  # present in EHR data but deliberately not mapped; the reason is reported
     **{c: "eGFR is not a Cockcroft-Gault CrCl" for c in ("33914-3", "62238-1", "98979-8")},
@@ -127,6 +131,9 @@ UNITS: dict[str, dict[str, tuple[str, float]]] = {
     "alp": {"U/L": ("", 1.0)},
     "cea": {"ng/mL": ("", 1.0), "ug/L": ("", 1.0)},
     "weight": {"kg": ("", 1.0), "g": ("", 0.001), "[lb_av]": ("", 0.45359237)},
+    "vitamin_d": {"ng/mL": ("ng/mL", 1.0), "nmol/L": ("nmol/L", 1.0)},
+    "magnesium": {"mg/dL": ("mg/dL", 1.0), "mmol/L": ("mmol/L", 1.0), "meq/L": ("mEq/L", 1.0)},
+    "phosphate": {"mg/dL": ("mg/dL", 1.0), "mmol/L": ("mmol/L", 1.0)},
 }
 # Lab codes seen in real feeds that are not in LOINC_LABS: reported, never silently dropped.
 UNMAPPED_LAB_LOINC = {
@@ -140,6 +147,19 @@ ECOG_ANSWERS = {
     "LA9624-3": 2,
     "LA9625-0": 3,
     "LA9626-8": 4,
+}
+# Receptor status (mCODE 4.0.0 tumour-marker examples): LOINC test -> profile field, and the
+# LOINC answers those examples use (LA6576-8 Positive, LA6577-6 Negative).
+RECEPTOR_LOINC = {"85337-4": "er", "85339-0": "pr", "48676-1": "her2"}
+RESULT_ANSWERS = {"LA6576-8": "positive", "LA6577-6": "negative"}
+RESULT_ANSWERS |= {"LA9633-4": "positive", "LA9634-2": "negative"}  # variant present / absent
+# Genes studied (HGNC): ALK is V (terminology.md §5); EGFR is U there; ROS1, BRAF, KRAS are U.
+DRIVER_GENES = {
+    "HGNC:427": "alk",
+    "HGNC:3236": "egfr",
+    "HGNC:10261": "ros1",
+    "HGNC:1097": "braf",
+    "HGNC:6407": "kras",
 }
 ECOG_LOINC = "89247-1"
 KARNOFSKY_LOINC = "89243-0"
@@ -174,6 +194,12 @@ _DRUG_ROWS = (
     ("ibandronate", "115264", "M05BA06", "ibandron bondronat boniva 伊班膦酸"),
     ("antiangiogenic", "253337", "L01FG01 L01XC07", "bevacizumab 贝伐珠单抗"),
     ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松"),
+    ("aromatase_inhibitor", "84857", "", "anastrozole letrozole exemestane"),  # 84857: mCODE
+    ("tamoxifen", "", "", "tamoxifen"),
+    ("anti_her2", "", "", "trastuzumab pertuzumab"),
+    ("cdk46_inhibitor", "", "", "palbociclib ribociclib abemaciclib"),
+    ("adt", "", "", "leuprorelin leuprolide goserelin triptorelin degarelix"),
+    ("ar_pathway_inhibitor", "", "", "abiraterone enzalutamide apalutamide darolutamide"),
     (  # RxNorm codes as the mCODE 4.0.0 cancer-related medication examples code them
         "chemotherapy",
         "3002 3639 56946 309311 5650 11202",
@@ -198,6 +224,9 @@ DRUGS = {
     row[0]: (set(row[1].split()), set(row[2].split()), tuple(row[3].split())) for row in _DRUG_ROWS
 }
 BMA_AGENTS = ("zoledronic_acid", "denosumab", "pamidronate", "ibandronate")
+# DRUGS rows that are a class of `meds.systemic_therapy` (profile.SystemicTherapyClass).
+SYSTEMIC_CLASSES = ("aromatase_inhibitor", "tamoxifen", "anti_her2", "cdk46_inhibitor", "adt")
+SYSTEMIC_CLASSES += ("ar_pathway_inhibitor",)
 CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},
