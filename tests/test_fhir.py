@@ -726,3 +726,24 @@ def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
     assert result.profile.primary.stage_group == "II"
     assert result.profile.meds.chemotherapy is True
     assert any(n.startswith("Observation/o-synthea: LOINC 38483-4 not used") for n in result.notes)
+
+
+def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports() -> None:
+    from bonecds.cds_hooks import PREFETCH
+    from bonecds.fhir_codes import (
+        DISEASE_STATUS_LOINC,
+        ECOG_LOINC,
+        KARNOFSKY_LOINC,
+        LOINC_LABS,
+        NOT_USED_LOINC,
+        RECEPTOR_LOINC,
+        TNM_STAGE_GROUP,
+        UNMAPPED_LAB_LOINC,
+        VARIANT_LOINC,
+    )
+
+    asked = " ".join(PREFETCH.values())
+    loinc = {*LOINC_LABS, *NOT_USED_LOINC, *UNMAPPED_LAB_LOINC, *RECEPTOR_LOINC}
+    loinc |= {ECOG_LOINC, KARNOFSKY_LOINC, DISEASE_STATUS_LOINC, VARIANT_LOINC, "82810-3"}
+    assert [c for c in sorted(loinc) if f"{LOINC}|{c}" not in asked] == []
+    assert [c for c in sorted(TNM_STAGE_GROUP) if f"{SNOMED}|{c}" not in asked] == []

@@ -213,7 +213,8 @@ class Feedback(_In):
 # that a dropped value is visible rather than never fetched (creatinine and calcium in blood as
 # Synthea codes them, eGFR, a laboratory-corrected calcium).
 _LAB_CODES = "2160-0 14682-9 77140-2 2164-2 17861-6 2000-8 1994-3 1995-0 17864-0 1751-7"
-_LAB_CODES += " 6768-6 2039-6 29463-7 33914-3 62238-1 98979-8 98980-6 29265-6 38483-4 49765-1"
+_LAB_CODES += " 6768-6 2039-6 29463-7 1989-3 19123-9 2777-1"
+_LAB_CODES += " 33914-3 62238-1 98979-8 98980-6 29265-6 38483-4 49765-1"
 _LOINC, _SNOMED = "http://loinc.org", "http://snomed.info/sct"
 # mCODE: disease status, genomic variants, ER/PR/HER2, TNM stage groups (fhir_codes tables).
 _CANCER_CODES = [f"{_LOINC}|{c}" for c in ("97509-4", "69548-6", "85337-4", "85339-0", "48676-1")]
