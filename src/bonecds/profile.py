@@ -88,6 +88,19 @@ PrimarySite = Literal[
     "colorectal",
     "other",
 ]
+# The classes of data/histology.yaml (bonecds.histology); a test keeps the two equal.
+HistologyClassId = Literal[
+    "lymphoma",
+    "leukaemia",
+    "myeloma",
+    "germ_cell_tumour",
+    "small_cell_carcinoma",
+    "non_small_cell_lung_cancer",
+    "squamous_cell_carcinoma",
+    "renal_cell_carcinoma",
+    "adenocarcinoma",
+    "melanoma",
+]
 BmaAgent = Literal["denosumab", "zoledronic_acid", "pamidronate", "ibandronate"]
 DentalRiskFactor = Literal[
     "poor_hygiene",
@@ -104,6 +117,16 @@ NonNegative = Annotated[float, Field(ge=0)]
 class Primary(_Model):
     site: PrimarySite | None = None
     histology: str | None = None
+    histology_class: HistologyClassId | None = Field(
+        default=None,
+        description=(
+            "Histology class (data/histology.yaml); when absent it is derived from "
+            "histology_icdo3, then from the histology text"
+        ),
+    )
+    histology_icdo3: Annotated[str, Field(pattern=r"^\d{4}/\d$")] | None = Field(
+        default=None, description="ICD-O-3 morphology code of the primary tumour, e.g. 9680/3"
+    )
     castration_resistant: bool | None = None
     controlled: bool | None = None
     definitive_treatment_planned: bool | None = None
@@ -146,6 +169,10 @@ class Labs(_Model):
     calcium_lln: Calcium | None = None
     calcium_uln: Calcium | None = None
     calcium_ionised_lln: Calcium | None = None
+    calcium_ionised_uln: Calcium | None = Field(
+        default=None,
+        description="Reporting laboratory's upper limit of ionised calcium (mg/dL or mmol/L)",
+    )
     alp_u_l: NonNegative | None = None
     cea_ng_ml: NonNegative | None = None
 
