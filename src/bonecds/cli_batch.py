@@ -120,6 +120,9 @@ def _runner(engine: Engine, scheduler: str | None, workers: int) -> RunnerFactor
             raise InputError("--scheduler needs --engine dask")
         return None  # batch.run_batch's default: this process or a local process pool
 
+    from bonecds.extras import require_extra
+
+    require_extra("dask")
     from bonecds.distributed import dask_runner
 
     return lambda knowledge, as_of: dask_runner(knowledge, as_of, scheduler, workers)
