@@ -124,16 +124,29 @@ def test_threads_never_mix_patients(knowledge: Knowledge) -> None:
     cohort = synthetic_cohort(60, seed=7)
     expected = [signature(evaluate(p, knowledge, AS_OF)) for p in cohort]
     results: dict[int, str] = {}
+    start = threading.Barrier(4)
 
     def work(offset: int) -> None:
+        start.wait()
         for i in range(offset, len(cohort), 4):
-            results[i] = signature(evaluate(cohort[i], knowledge, AS_OF))
+            try:
+                results[i] = signature(evaluate(cohort[i], knowledge, AS_OF))
+            except Exception as error:  # a mixed-up session may also fail outright
+                results[i] = repr(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Switch threads every few bytecodes, not every 5 ms: evaluations then interleave inside
+    # the engine, as they would under load (with the default interval this test passed even
+    # with the engine's lock removed).
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert [results[i] for i in range(len(cohort))] == expected
 
 
