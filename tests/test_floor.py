@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 
 from bonecds import Knowledge
+from bonecds.api import ENGINE_VERSION, evaluate_data
 from bonecds.compiler import CompiledKnowledge, CompiledRule
-from bonecds.engine import Firing, run_engine
+from bonecds.engine import run_engine
 from bonecds.facts import Facts, ReferenceDefaults, to_facts
 from bonecds.floor import Floor, compile_expression
 from bonecds.profile import parse_profile
+from bonecds.ranking import rank
 from bonecds.scenarios import load_scenario
 from bonecds.synthetic import synthetic_cohort
-from tests.conftest import FIXTURES
+from tests.conftest import AS_OF, FIXTURES
 
 
 def _facts(knowledge: Knowledge, profiles: list[dict[str, Any]]) -> list[Facts]:
@@ -116,7 +118,23 @@ def test_joins_and_stratified_negation(
 
 
 def test_firings_carry_what_ranking_needs(knowledge: Knowledge) -> None:
-    facts = _facts(knowledge, synthetic_cohort(50, seed=3))
-    firings = [firing for f in facts for firing in Floor(knowledge).firings(f)]
-    assert firings
-    assert all(isinstance(firing, Firing) and firing.order[0] >= 0 for firing in firings)
+    """The floor is a baseline for whole evaluations: its firings, ranked, must give the
+    engine's report to the byte, conditional (assumed-unknown) fields included."""
+    floor = Floor(knowledge)
+    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    assumed = 0
+    for raw in synthetic_cohort(50, seed=3):
+        profile = parse_profile(raw)
+        facts = to_facts(profile, defaults)
+        firings = floor.firings(facts)
+        assumed += sum(bool(firing.assumes) for firing in firings)
+        report = rank(
+            firings,
+            knowledge.knowledge,
+            facts,
+            as_of=AS_OF.isoformat(),
+            patient_id=profile.patient_id,
+            engine_version=ENGINE_VERSION,
+        )
+        assert report == evaluate_data(profile, knowledge, AS_OF)
+    assert assumed > 0  # the cohort exercised firings that assume an unknown needed field
