@@ -62,10 +62,15 @@ def test_reports_reusing_earlier_patients_hits_equal_reports_made_afresh(
         for p in reversed(cohort)
     ]
     assert warm_reversed == [text for half in (warm[:200], warm[200:]) for text in reversed(half)]
-    monkeypatch.setattr(ranking, "MEMO_SIZE", 0)  # nothing kept
+    # Afresh: a copy of the knowledge base with an empty memo (pickling leaves it behind) that
+    # keeps nothing, so every hit is made anew for its own patient.
+    monkeypatch.setattr(ranking, "MEMO_SIZE", 0)
+    empty = pickle.loads(pickle.dumps(knowledge))
     fresh = [
-        evaluate(p, knowledge, AS_OF, language=lang).to_json() for lang in languages for p in cohort
+        evaluate(p, empty, AS_OF, language=lang).to_json() for lang in languages for p in cohort
     ]
+    assert not empty.knowledge.report_memo, "the fresh pass read or kept memo entries"
+    assert knowledge.knowledge.report_memo, "the warm passes did not use the memo"
     assert fresh == warm
 
 
