@@ -167,11 +167,11 @@ print(json.dumps([signature(evaluate(p, k, dt.date(2026, 11, 23))) for p in coho
 """
 
 
-@pytest.mark.slow
-def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowledge) -> None:
-    distinct = 400
+def _soak(knowledge: Knowledge, distinct: int, evaluations: int, warm_up: int) -> tuple[int, float]:
+    """Evaluate `evaluations` profiles drawn from `distinct` ones in this process; return how
+    many reports differ from a fresh process's (no earlier state at all) and the RSS growth in
+    MB after `warm_up` evaluations (caches, allocator arenas)."""
     root = Path(__file__).resolve().parents[1]
-    # Reference: each distinct profile evaluated in a fresh process (no earlier state at all).
     completed = subprocess.run(
         [sys.executable, "-c", REFERENCE_SCRIPT, str(RULES), str(distinct)],
         capture_output=True,
@@ -182,14 +182,28 @@ def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowle
     reference = json.loads(completed.stdout)
     cohort = synthetic_cohort(distinct, seed=11)
     rng = random.Random(99)
-    for _ in range(5_000):  # warm-up: caches, allocator arenas
+    for _ in range(warm_up):
         evaluate(cohort[rng.randrange(distinct)], knowledge, AS_OF)
     start = _rss_mb()
     mismatches = 0
-    for _ in range(100_000):
+    for _ in range(evaluations):
         index = rng.randrange(distinct)
         mismatches += signature(evaluate(cohort[index], knowledge, AS_OF)) != reference[index]
-    growth = _rss_mb() - start
+    return mismatches, _rss_mb() - start
+
+
+def test_a_long_run_gives_a_fresh_process_results_and_stays_flat(knowledge: Knowledge) -> None:
+    """Always on, the soak in small: the sessions are replaced several times over
+    (engine.SESSION_EVALUATIONS), the report memo fills and turns over."""
+    mismatches, growth = _soak(knowledge, distinct=200, evaluations=4_000, warm_up=1_000)
+    assert mismatches == 0
+    assert growth < 10, f"RSS grew by {growth:.1f} MB over 4,000 evaluations"
+
+
+@pytest.mark.slow
+def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowledge) -> None:
+    """Opt-in (pytest -m slow, about 90-170 s): the soak at full length."""
+    mismatches, growth = _soak(knowledge, distinct=400, evaluations=100_000, warm_up=5_000)
     assert mismatches == 0
     assert growth < 10, f"RSS grew by {growth:.1f} MB over 100,000 evaluations"
 
