@@ -44,6 +44,7 @@ import orjson
 
 from bonecds._json import compact
 from bonecds.compiler import (
+    EXACT_INTEGER,
     CompiledKnowledge,
     CompiledRule,
     engine_number,
@@ -281,17 +282,23 @@ def encode_facts(
     """The patient fact of `values` under `plan` (by default every key), numbers as durable_rules
     compares them (`engine_number`); `as_text`: floats also as its JSON reader takes them."""
     fact: dict[str, Any] = {}
+    scalars, lists = plan.scalars, plan.lists
     for path, value in values.items():
-        flags = plan.lists.get(path)
-        if flags is not None:
-            for member, key in flags:
-                fact[key] = member in value
-        elif path in plan.scalars:
-            if type(value) is int:
-                value = engine_number(value)  # a float beyond 2**53
-            if as_text and type(value) is float:
-                value = _float_json(value)
-            fact[plan.scalars[path]] = value
+        key = scalars.get(path)
+        if key is not None:
+            # The checks are inlined (and the rare cases called): this runs for every value.
+            kind = type(value)
+            if kind is float:
+                if as_text and not 1e-4 <= abs(value) < 1e15:
+                    value = _float_json(value)
+            elif kind is int and not -EXACT_INTEGER <= value <= EXACT_INTEGER:
+                value = engine_number(value)
+                if as_text:
+                    value = _float_json(value)
+            fact[key] = value
+        else:
+            for member, flag in lists.get(path, ()):
+                fact[flag] = member in value
     return fact
 
 
