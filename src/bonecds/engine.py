@@ -158,7 +158,7 @@ class _Session:
         count = len(ruleset.partitions)
         self.states: list[int | None] = [None] * count
         self.fired: list[Firing] = []
-        self.asserted: list[list[str]] = [[] for _ in range(count)]
+        self.asserted: list[dict[str, None]] = [{} for _ in range(count)]  # in order, once
         self.evaluations = 0
 
     def assert_fact(self, index: int, text: str) -> None:
@@ -169,8 +169,8 @@ class _Session:
         pending = [(index, text)]
         while pending:
             index, text = pending.pop()
-            if self._assert(index, text) == _NOT_HANDLED:
-                continue  # no rule matched this fact: a normal outcome (notes §11)
+            if self._assert(index, text) in (_NOT_HANDLED, _OBSERVED):
+                continue  # no rule matched this fact (a normal outcome: notes §11), or it is known
             actions = self.ruleset.partitions[index].actions
             for messages in self._ready_actions(index):
                 action = actions.get(_rule_name(messages))
@@ -186,10 +186,15 @@ class _Session:
                             pending.append((target, fact))
 
     def _assert(self, index: int, text: str) -> int:
+        asserted = self.asserted[index]
+        if text in asserted:
+            # durable_rules would merge it with the first (notes §7); spared, as options
+            # proposed by many rules would otherwise be asserted once per rule and ruleset.
+            return _OBSERVED
         outcome, self.states[index] = durable.assert_fact(
             self.ruleset.partitions[index].handle, text
         )
-        self.asserted[index].append(text)
+        asserted[text] = None
         return int(outcome)
 
     def clear(self) -> bool:
@@ -204,7 +209,7 @@ class _Session:
             for text in (*markers, *others):
                 durable.retract_fact(partition.handle, text)
             empty = empty and self._empty(index)
-        self.asserted, self.fired = [[] for _ in self.asserted], []
+        self.asserted, self.fired = [{} for _ in self.asserted], []
         return empty
 
     def _empty(self, index: int) -> bool:
