@@ -121,7 +121,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         ruleset = _ensure_registered(compiled)
         session = _sessions.get(compiled.ruleset_name) or _Session(ruleset)
         _sessions[compiled.ruleset_name] = session
-        reusable = failed = False
+        reusable, failed = False, True  # until the evaluation has run and been cleared
         try:
             for index, partition in enumerate(ruleset.partitions):
                 fact = encode_facts(facts.values, partition.plan, as_text=True)
@@ -133,12 +133,13 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
                     session.assert_fact(index, f'{_PHASE},"n":{stratum},"sid":"{session.sid}"}}')
             fired = sorted(set(session.fired), key=_firing_key)
             reusable = session.clear()
+            failed = False
             return fired
         except (durable.error, MemoryError) as error:
-            failed = True
-            session.drain()
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:
+            if failed:  # whatever failed: deleting a state with actions pending kills the process
+                session.drain()
             session.evaluations += 1
             if not reusable or session.evaluations >= SESSION_EVALUATIONS:
                 del _sessions[compiled.ruleset_name]
