@@ -53,7 +53,7 @@ from bonecds.compiler import (
     partition_rules,
     patient_keys,
 )
-from bonecds.errors import InternalError
+from bonecds.errors import InternalError, ProfileError
 from bonecds.facts import FIELDS, Facts
 
 # durable_rules_engine.assert_fact's outcome codes (durable rules.h; durable.engine reads them
@@ -126,7 +126,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
             for index, partition in enumerate(ruleset.partitions):
                 fact = encode_facts(facts.values, partition.plan, as_text=True)
                 patient = {"t": "p", **fact, "sid": session.sid}
-                session.assert_fact(index, compact(patient))
+                session.assert_fact(index, _patient_json(patient, partition.plan))
             # Every partition has run to completion before a stratum's marker (stratified negation).
             for stratum, awaiting in enumerate(ruleset.phases, start=1):
                 for index in awaiting:
@@ -306,6 +306,27 @@ def encode_facts(
             for member, flag in lists.get(path, ()):
                 fact[flag] = member in value
     return fact
+
+
+def _patient_json(patient: dict[str, Any], plan: FactPlan) -> str:
+    """The patient fact's JSON text; text that cannot be UTF-8 (an unpaired surrogate, which
+    JSON's \\u escapes can carry) is refused naming its field, looked for only then."""
+    try:
+        return compact(patient)
+    except UnicodeEncodeError:
+        for path, key in plan.scalars.items():
+            value = patient.get(key)
+            if isinstance(value, str) and not _utf8(value):
+                raise ProfileError([f"{path}: text that is not valid Unicode"]) from None
+        raise
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def engine_json(data: Any) -> str:
