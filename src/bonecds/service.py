@@ -243,6 +243,8 @@ class CdsService:
 
     def invoke(self, service: ServiceDescriptor, payload: Any) -> dict[str, Any]:
         hook_request, context = _validated(service, payload)
+        if isinstance(context, OrderSignContext) and not _may_order_a_bma(context):
+            return {"cards": []}  # nothing to check: no FHIR fetches, no evaluation
         states = self._gather(hook_request, context)
         resources = {key: state.resources for key, state in states.items() if state.usable}
         parsed = [
@@ -314,6 +316,12 @@ class CdsService:
         except (httpx.HTTPError, ValueError, AttributeError) as error:
             log.warning("FHIR fetch failed (%s)", error.__class__.__name__)
         return None
+
+
+def _may_order_a_bma(context: OrderSignContext) -> bool:
+    """Whether the drafts hold a BMA order, or a medicine that only the prefetch can name."""
+    drafts = read_draft_orders(context.draftOrders, None, {})
+    return bool(drafts.agents) or any("medicationReference" in p for p in drafts.problems)
 
 
 def _validated(service: ServiceDescriptor, payload: Any) -> tuple[CdsRequest, PatientViewContext]:
