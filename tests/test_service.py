@@ -859,6 +859,16 @@ def test_the_access_log_names_routes_never_raw_paths(
     assert "pt-secret" not in logged
 
 
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"1e999", b"-1e999"])
+def test_a_number_beyond_a_double_is_400(service: Running, number: bytes) -> None:
+    # A 400-digit lab value overflowed the unit conversion (500); 1e999 became infinite.
+    body = request("patient-view")
+    _observations(body)[0]["valueQuantity"]["value"] = 123456789.0
+    raw = json.dumps(body).encode().replace(b"123456789.0", number)
+    issues = _outcome(call(service, "/cds-services/bonecds-patient-view", raw), 400)
+    assert issues[0]["diagnostics"] == ("body: a number beyond the range of a double (RFC 8259 §6)")
+
+
 def test_a_lone_surrogate_in_a_draft_order_is_400_not_500(service: Running) -> None:
     body = request("order-sign")
     body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\udc00"

@@ -14,7 +14,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -483,9 +485,11 @@ async def _json_body(request: Request) -> Any:
     )
     raw = await request.body()
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant, parse_int=_int, parse_float=_float)
     except RecursionError:
         raise too_deep from None
+    except _OutOfRange:
+        raise _Problem(400, "structure", [str(_OutOfRange())]) from None
     except (ValueError, UnicodeDecodeError) as error:
         where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         raise _Problem(400, "structure", [f"body: malformed JSON{where}"]) from None
@@ -521,6 +525,27 @@ def _deeper_than(data: Any, limit: int) -> bool:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+class _OutOfRange(ValueError):
+    def __str__(self) -> str:
+        return "body: a number beyond the range of a double (RFC 8259 §6)"
+
+
+# JSON numbers that no double holds (1e999, 400 digits) are refused here: later code converts
+# them to float, which gives infinity or overflows.
+def _int(text: str) -> int:
+    number = int(text)  # over 4,300 digits: ValueError, malformed JSON
+    if abs(number) > sys.float_info.max:
+        raise _OutOfRange
+    return number
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _OutOfRange
+    return number
 
 
 def _error_handlers(app: FastAPI) -> None:
