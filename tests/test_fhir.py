@@ -172,7 +172,9 @@ def test_invalid_r4_is_noted_and_skipped_and_non_fhir_is_refused() -> None:
         n.startswith("Observation/o-broken: effectiveDateTime:") and n.endswith("not used")
         for n in result.notes
     )
-    assert result.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")
+    # its date is unreadable, so it may be the latest: no older creatinine stands in for it
+    assert result.profile.labs.scr is None
+    assert "labs.scr: the latest result is unusable; left unknown" in result.notes
     diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # not read
     with pytest.raises(ProfileError) as caught:
         parse_resources([*resources(), diet, "junk"], "bundle.entry")
@@ -191,7 +193,10 @@ def test_an_r5_medication_request_is_skipped_and_the_list_is_not_complete() -> N
         "medication": {"concept": {"text": "zoledronic acid"}},
     }
     result = mapped(resources(r5), complete=frozenset({"medications"}))
-    assert any(n.startswith("MedicationRequest/r5: medication: Extra inputs") for n in result.notes)
+    assert (
+        "MedicationRequest/r5: no medicationCodeableConcept or medicationReference; not used"
+        in result.notes
+    )
     assert result.profile.meds.current_bma is None  # unknown, not "none"
 
 
@@ -747,3 +752,12 @@ def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports(
     loinc |= {ECOG_LOINC, KARNOFSKY_LOINC, DISEASE_STATUS_LOINC, VARIANT_LOINC, "82810-3"}
     assert [c for c in sorted(loinc) if f"{LOINC}|{c}" not in asked] == []
     assert [c for c in sorted(TNM_STAGE_GROUP) if f"{SNOMED}|{c}" not in asked] == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, "1.3"])
+def test_a_value_that_is_not_a_finite_number_is_noted_not_used(value: Any) -> None:
+    item = observation("o-odd", "2160-0", 1.0, "mg/dL", effectiveDateTime=LATEST)
+    item["valueQuantity"]["value"] = value
+    result = mapped(resources(item))
+    assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
+    assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.notes)

@@ -74,6 +74,7 @@ _PROFILE_SITES = typing.get_args(PrimarySite)
 
 
 _MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+_MEDICATION_ELEMENTS = ("medicationCodeableConcept", "medicationReference")
 # Types read only through references (a Medication) or by the order hooks (ServiceRequest), and
 # administrative types that carry no clinical fact: not listed as unused.
 _QUIET_TYPES = {"Medication", "ServiceRequest", "Practitioner", "PractitionerRole", "Organization"}
@@ -167,8 +168,53 @@ def parse_resources(raw: Iterable[Any], where: str) -> list[dict[str, Any]]:
     return parsed
 
 
+# FHIR R4 `date`, `dateTime` and `instant` (the regular expression of the R4 datatypes page).
+_FHIR_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]"
+    r"|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3])"
+    r":[0-5][0-9]|14:00)))?)?)?"
+)
+# The date elements the mapping reads (`a.b`: element b of element a).
+_DATES: tuple[str, ...] = ("birthDate", "deceasedDateTime", "onsetDateTime", "recordedDate")
+_DATES += ("effectiveDateTime", "effectivePeriod.end", "effectiveInstant", "issued")
+_DATES += ("performedDateTime", "performedPeriod.end")
+_QUANTITIES = ("valueQuantity", "referenceRange.0.low", "referenceRange.0.high")
+
+
+def shape_problems(resource: dict[str, Any]) -> list[str]:
+    """What the mapping reads and must not take on trust: dates in FHIR form (a date decides
+    which value is the latest) and finite quantity values. Every other element is read
+    defensively, so validating the whole resource (most of a request's cost) is not needed."""
+    problems = []
+    for path in _DATES:
+        value = _element(resource, path)
+        if value is not None and not (isinstance(value, str) and _FHIR_DATETIME.fullmatch(value)):
+            problems.append(f"{path}: not a FHIR date or dateTime")
+    for path in _QUANTITIES:
+        value = as_dict(_element(resource, path)).get("value")
+        if value is not None and not _finite(value):
+            problems.append(f"{path}.value: not a finite number")
+    return problems
+
+
+def _element(resource: dict[str, Any], path: str) -> Any:
+    node: Any = resource
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit():
+            node = node[int(part)] if len(node) > int(part) else None
+        else:
+            node = as_dict(node).get(part)
+    return node
+
+
+def _finite(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and abs(value) < float("inf")
+
+
 def validation_problems(resource: dict[str, Any], label: str) -> list[str]:
-    """R4 problems of one resource, as `label ResourceType/id: field.path: message` lines."""
+    """R4 problems of one resource (the draft orders), as `label ResourceType/id: field.path:
+    message` lines."""
     from fhir.resources.R4B import get_fhir_model_class  # loads ~100 models: only when needed
 
     name = _name(resource)
@@ -226,6 +272,7 @@ class _Builder:
         self.agents: set[str] = set()
         self.unrecognised: list[str] = []
         self.unread: set[str] = set()
+        self.unusable: set[str] = set()
         self.meds_incomplete = False
         self.problems: list[str] = []
 
@@ -236,14 +283,27 @@ class _Builder:
             if kind not in _QUIET_TYPES:
                 self.unread.add(kind)
             return
-        problems = validation_problems(resource, "")
+        problems = shape_problems(resource) if _used(resource) else []
         if problems:
-            self._skip(resource, f"{problems[0].strip().split(': ', 1)[1]}: not valid FHIR R4")
+            self._skip(resource, problems[0])
+            self._unusable(resource)
         elif self._owned(resource):
             try:
                 handler(resource)
             except _SHAPE_ERRORS as error:
                 self._skip(resource, f"unexpected shape ({error.__class__.__name__})")
+
+    def _unusable(self, resource: dict[str, Any]) -> None:
+        """An unusable Observation still counts as a result: if it is (or may be, its date
+        unreadable) the latest, the field stays unknown rather than an older value standing in."""
+        concept = (
+            _observation_concept(resource) if resource["resourceType"] == "Observation" else None
+        )
+        if concept is not None and self._owned(resource):
+            date = _effective(resource)
+            readable = isinstance(date, str) and _FHIR_DATETIME.fullmatch(date)
+            self.unusable.add(_name(resource))
+            self._keep_latest(concept, date if readable else "9999", resource)
 
     def _skip(self, resource: dict[str, Any], reason: str) -> None:
         self.notes.append(f"{_name(resource)}: {reason}; not used")
@@ -390,10 +450,14 @@ class _Builder:
         if status not in OBSERVATION_DONE or "dataAbsentReason" in observation:
             self.notes.append(f"{name}: status {status} or a dataAbsentReason; not used")
             return
-        concept = self._observation_concept(observation)
+        concept = _observation_concept(observation)
         if concept is None:
+            self._unused_observation(observation)
             return
-        date = _effective(observation)
+        self._keep_latest(concept, _effective(observation), observation)
+
+    def _keep_latest(self, concept: str, date: str, observation: dict[str, Any]) -> None:
+        name = _name(observation)
         if concept not in self.latest or (date, name) > (
             self.latest[concept][0],
             _name(self.latest[concept][1]),
@@ -404,32 +468,21 @@ class _Builder:
         else:
             self.notes.append(f"{name}: superseded by a later one")
 
-    def _observation_concept(self, observation: dict[str, Any]) -> str | None:
-        """The key an Observation is kept under (the latest of each wins), or None (noted)."""
+    def _unused_observation(self, observation: dict[str, Any]) -> None:
         code, name = observation.get("code"), _name(observation)
-        loinc, snomed = codes_in(code, LOINC), codes_in(code, SNOMED)
-        for found in loinc:
-            if found in LOINC_LABS:
-                return LOINC_LABS[found][0]
-            if found == VARIANT_LOINC:  # one variant assessment per gene: the latest of each
-                return f"{found}|" + ",".join(sorted(_genes(observation)))
-            if found in (ECOG_LOINC, KARNOFSKY_LOINC, "82810-3", DISEASE_STATUS_LOINC):
-                return found
-            if found in RECEPTOR_LOINC:
-                return f"drivers.{RECEPTOR_LOINC[found]}"
-        if TNM_STAGE_GROUP & set(snomed):
-            return "stage-group"
         reasons = {**NOT_USED_LOINC, **UNMAPPED_LAB_LOINC}
-        known = [f"LOINC {c} not used: {reasons[c]}" for c in loinc if c in reasons]
+        known = [f"LOINC {c} not used: {reasons[c]}" for c in codes_in(code, LOINC) if c in reasons]
         self.notes.extend(f"{name}: {reason}" for reason in known)
         if not known:
             self.notes.append(f"{name} ({concept_text(code)}): not used")
-        return None
 
     def _medicationrequest(self, request: dict[str, Any]) -> None:
         name, status = _name(request), request.get("status")
         if status not in CURRENT_STATUS[request["resourceType"]]:
             self._past_medicine(request, status)
+            return
+        if not any(isinstance(request.get(k), dict) for k in _MEDICATION_ELEMENTS):
+            self._skip(request, "no medicationCodeableConcept or medicationReference")
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
@@ -562,6 +615,9 @@ class _Builder:
         }
         lab_paths = {path for path, _ in LOINC_LABS.values()}
         for concept, (date, observation) in sorted(self.latest.items()):
+            if _name(observation) in self.unusable:
+                self.notes.append(f"{concept}: the latest result is unusable; left unknown")
+                continue
             try:
                 if concept in lab_paths:
                     self._quantity(concept, observation, date)
@@ -680,6 +736,34 @@ class _Builder:
             self._set(path, result, date)
         else:
             self.notes.append(f"{_name(observation)}: {path} result not readable; not used")
+
+
+def _observation_concept(observation: dict[str, Any]) -> str | None:
+    """The key an Observation is kept under (the latest of each wins), or None if unused."""
+    code = observation.get("code")
+    for found in codes_in(code, LOINC):
+        if found in LOINC_LABS:
+            return LOINC_LABS[found][0]
+        if found == VARIANT_LOINC:  # one variant assessment per gene: the latest of each
+            return f"{found}|" + ",".join(sorted(_genes(observation)))
+        if found in (ECOG_LOINC, KARNOFSKY_LOINC, "82810-3", DISEASE_STATUS_LOINC):
+            return found
+        if found in RECEPTOR_LOINC:
+            return f"drivers.{RECEPTOR_LOINC[found]}"
+    return "stage-group" if TNM_STAGE_GROUP & set(codes_in(code, SNOMED)) else None
+
+
+def _used(resource: dict[str, Any]) -> bool:
+    """Whether the mapping may take a fact from the resource; one it only notes as unused
+    needs no validation (validation is most of the cost of a request)."""
+    kind, code = resource["resourceType"], resource.get("code")
+    if kind == "Observation":
+        return _observation_concept(resource) is not None
+    if kind == "Condition":
+        return bool(coded(code, prefix=True)) or _morphology(resource) is not None
+    if kind == "Procedure":
+        return is_dental_procedure(resource) or RADIOTHERAPY_COURSE in codes_in(code, SNOMED)
+    return True
 
 
 def _ucum_unit(code: Any, analyte: str) -> str | None:
