@@ -29,9 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
 from bonecds.errors import InputError
 from bonecds.fhir import PATIENT_REFERENCE
+from bonecds.fhir_codes import as_dict
 
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
@@ -170,7 +172,7 @@ def _patient_files(directory: Path) -> list[Path]:
 
 def _resource(line: bytes, where: str) -> dict[str, Any]:
     try:
-        resource = json.loads(line)
+        resource = loads(line)
     except (ValueError, UnicodeDecodeError):
         resource = None
     if not isinstance(resource, dict):
@@ -195,20 +197,20 @@ def _bundle(
     line: bytes, by_patient: dict[str, list[Any]], shared: dict[str, Any], as_of: dt.date
 ) -> bytes:
     try:
-        patient = json.loads(line)
+        patient = loads(line)
     except (ValueError, UnicodeDecodeError):
         return line  # the worker reports it as malformed, with its line number
     if not isinstance(patient, dict):
         return line
     own = by_patient.get(str(patient.get("id")), [])
-    wanted = {str((r.get("medicationReference") or {}).get("reference")) for r in own}
+    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r in own}
     medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
     # The Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it.
     entries = [{"fullUrl": f"urn:uuid:{patient.get('id')}", "resource": patient}]
     entries += [{"resource": r} for r in (*own, *medications)]
     # The Bundle's timestamp is the batch date: ages and intervals are taken on that day.
     bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
-    return json.dumps({**bundle, "entry": entries}).encode("utf-8")
+    return compact_bytes({**bundle, "entry": entries})
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -174,23 +174,27 @@ _FHIR_DATETIME = re.compile(
     r"|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3])"
     r":[0-5][0-9]|14:00)))?)?)?"
 )
-# The date elements the mapping reads (`a.b`: element b of element a).
-_DATES: tuple[str, ...] = ("birthDate", "deceasedDateTime", "onsetDateTime", "recordedDate")
-_DATES += ("effectiveDateTime", "effectivePeriod.end", "effectiveInstant", "issued")
-_DATES += ("performedDateTime", "performedPeriod.end")
-_QUANTITIES = ("valueQuantity", "referenceRange.0.low", "referenceRange.0.high")
+# Per type, the date elements the mapping reads (`a.b`: element b of element a) and its
+# quantities (`referenceRange.0.low`: the low limit of the first range).
+_DATES = {
+    "Patient": ("birthDate", "deceasedDateTime"),
+    "Condition": ("onsetDateTime", "recordedDate"),
+    "Observation": ("effectiveDateTime", "effectivePeriod.end", "effectiveInstant", "issued"),
+    "Procedure": ("performedDateTime", "performedPeriod.end"),
+}
+_QUANTITIES = {"Observation": ("valueQuantity", "referenceRange.0.low", "referenceRange.0.high")}
 
 
 def shape_problems(resource: dict[str, Any]) -> list[str]:
     """What the mapping reads and must not take on trust: dates in FHIR form (a date decides
     which value is the latest) and finite quantity values. Every other element is read
     defensively, so validating the whole resource (most of a request's cost) is not needed."""
-    problems = []
-    for path in _DATES:
+    problems, kind = [], resource["resourceType"]
+    for path in _DATES.get(kind, ()):
         value = _element(resource, path)
         if value is not None and not (isinstance(value, str) and _FHIR_DATETIME.fullmatch(value)):
             problems.append(f"{path}: not a FHIR date or dateTime")
-    for path in _QUANTITIES:
+    for path in _QUANTITIES.get(kind, ()):
         value = as_dict(_element(resource, path)).get("value")
         if value is not None and not _finite(value):
             problems.append(f"{path}.value: not a finite number")
@@ -759,8 +763,6 @@ def _used(resource: dict[str, Any]) -> bool:
     kind, code = resource["resourceType"], resource.get("code")
     if kind == "Observation":
         return _observation_concept(resource) is not None
-    if kind == "Condition":
-        return bool(coded(code, prefix=True)) or _morphology(resource) is not None
     if kind == "Procedure":
         return is_dental_procedure(resource) or RADIOTHERAPY_COURSE in codes_in(code, SNOMED)
     return True
@@ -812,6 +814,8 @@ def _name(resource: dict[str, Any]) -> str:
 
 def _one_line(text: str) -> str:
     """Control characters escaped: input texts and validator messages stay on one line."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
