@@ -19,7 +19,7 @@ from bonecds.fhir import (
     map_resources,
     parse_resources,
 )
-from bonecds.fhir_codes import ICD10CM, LOINC, RXNORM, SNOMED, UCUM, identify_drug
+from bonecds.fhir_codes import ICD10CM, ICDO3, LOINC, RXNORM, SNOMED, UCUM, identify_drug
 from bonecds.fhir_orders import dose_mg, read_draft_orders
 from bonecds.profile import Quantity
 from tests.conftest import AS_OF, FIXTURES, RULES
@@ -761,3 +761,26 @@ def test_a_value_that_is_not_a_finite_number_is_noted_not_used(value: Any) -> No
     result = mapped(resources(item))
     assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
     assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.notes)
+
+
+def test_histology_of_the_primary_from_icdo3_or_snomed_text() -> None:
+    icdo3 = {
+        "url": "x-histology",
+        "valueCodeableConcept": {"coding": [{"system": ICDO3, "code": "8500/3"}]},
+    }
+    primary = condition("c-primary-2", ICD10CM, "C50.912", extension=[icdo3])
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.histology_icdo3 == "8500/3"
+    text = {
+        "url": "x-histology",
+        "valueCodeableConcept": {
+            "coding": [
+                {"system": SNOMED, "code": "82711006", "display": "Infiltrating duct carcinoma"}
+            ]
+        },
+    }
+    primary = condition("c-primary-3", ICD10CM, "C50.912", extension=[text])
+    assert (
+        mapped(resources(primary, drop=("c-primary",))).profile.primary.histology
+        == "Infiltrating duct carcinoma"
+    )

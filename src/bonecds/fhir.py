@@ -83,6 +83,7 @@ _QUIET_TYPES |= {"Location", "Encounter", "Provenance", "OperationOutcome", "Dev
 PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _STAGE_GROUP = re.compile(r"\bstage (IV|III|II|I)(?:[ABC]\d?)?\b", re.IGNORECASE)
 _DAY = re.compile(r"^\d{4}-\d\d-\d\d")
+_ICDO3 = re.compile(r"^\d{4}/\d$")
 _SHAPE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
@@ -277,6 +278,7 @@ class _Builder:
         self.unrecognised: list[str] = []
         self.unread: set[str] = set()
         self.unusable: set[str] = set()
+        self.histologies: set[tuple[str, str]] = set()
         self.meds_incomplete = False
         self.problems: list[str] = []
 
@@ -389,7 +391,8 @@ class _Builder:
                 concepts.add("bone-mets")
         if concepts & PRIMARY_SITES or morphology:
             self.primaries.add(_primary_site(concepts & PRIMARY_SITES, morphology))
-        self._histology_note(condition, morphology)
+        if concepts & PRIMARY_SITES or morphology:
+            self._histology(condition)
         date = str(condition.get("onsetDateTime") or condition.get("recordedDate") or "")
         if "bone-mets" in concepts:
             self._bone_metastasis(bone, date) if active else self.notes.append(
@@ -440,14 +443,20 @@ class _Builder:
         if SPINE_SITES & set(sites):
             self._set("bone.spine_involved", True, date)
 
-    def _histology_note(self, condition: dict[str, Any], morphology: str | None) -> None:
-        for extension in as_list(condition.get("extension")):
-            concept = as_dict(extension).get("valueCodeableConcept")
-            if codes_in(concept, SNOMED) and "histology" in str(as_dict(extension).get("url")):
-                text = concept_text(concept)
-                self.notes.append(
-                    f"{_name(condition)}: SNOMED histology ({text}): primary.histology not set"
-                )
+    def _histology(self, condition: dict[str, Any]) -> None:
+        """A primary cancer's histology: an ICD-O-3 morphology code, else the text of a SNOMED
+        morphology (the profile derives `primary.histology_class` from either)."""
+        concepts = [condition.get("code")]
+        concepts += [
+            as_dict(e).get("valueCodeableConcept") for e in as_list(condition.get("extension"))
+        ]
+        icdo3 = [c for concept in concepts for c in codes_in(concept, ICDO3) if _ICDO3.match(c)]
+        snomed = [concept for concept in concepts[1:] if codes_in(concept, SNOMED)]
+        if icdo3:
+            self.histologies.add(("primary.histology_icdo3", icdo3[0]))
+        elif snomed:
+            self.histologies.add(("primary.histology", concept_text(snomed[0])))
+            self.notes.append(f"{_name(condition)}: histology read from its SNOMED text")
 
     def _observation(self, observation: dict[str, Any]) -> None:
         name, status = _name(observation), observation.get("status")
@@ -584,10 +593,17 @@ class _Builder:
             sites = sites - {"lung"}  # an unsubtyped lung code next to a subtyped one
         if len(sites) == 1 and sites <= set(_PROFILE_SITES):
             self._set("primary.site", next(iter(sites)))
+            self._primary_histology()
         elif sites == {"lung"}:
             self.notes.append("lung cancer without a coded subtype: primary.site unknown")
         elif sites:
             self.notes.append("several primary cancers coded: primary.site unknown")
+
+    def _primary_histology(self) -> None:
+        if len(self.histologies) == 1:
+            self._set(*next(iter(self.histologies)))
+        elif self.histologies:
+            self.notes.append("several histologies coded: primary histology unknown")
 
     def _medicines(self, complete: frozenset[str]) -> None:
         if self.unrecognised:  # listed, never silently dropped (terminology.md §6)
