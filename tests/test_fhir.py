@@ -784,3 +784,21 @@ def test_histology_of_the_primary_from_icdo3_or_snomed_text() -> None:
         mapped(resources(primary, drop=("c-primary",))).profile.primary.histology
         == "Infiltrating duct carcinoma"
     )
+
+
+@pytest.mark.parametrize(
+    ("score", "ecog"), [(100, 0), (90, 1), (80, 1), (70, 2), (60, 3), (50, 3), (40, 4), (10, 4)]
+)
+def test_karnofsky_gives_a_computed_ecog_when_none_is_recorded(score: int, ecog: int) -> None:
+    kps = {
+        "resourceType": "Observation",
+        "id": "o-kps",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "89243-0"}]},
+        "effectiveDateTime": LATEST,
+        "valueInteger": score,
+    }
+    result = mapped(resources(kps, drop=("o-ecog",)))
+    assert result.profile.ecog == ecog
+    assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.notes)
+    assert mapped(resources(kps)).profile.ecog == 1  # a recorded ECOG wins

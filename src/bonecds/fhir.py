@@ -37,7 +37,9 @@ from bonecds.fhir_codes import (
     ECOG_LOINC,
     HGNC,
     ICDO3,
+    KARNOFSKY_CITATION,
     KARNOFSKY_LOINC,
+    KARNOFSKY_TO_ECOG,
     LOINC,
     LOINC_LABS,
     LONG_BONES,
@@ -665,10 +667,19 @@ class _Builder:
             self.notes.append(f"{_name(observation)}: ECOG value not 0-4 or not readable; not used")
 
     def _karnofsky(self, observation: dict[str, Any], date: str) -> None:
-        self.notes.append(
-            f"{_name(observation)}: Karnofsky score not converted to ECOG "
-            "(no conversion table in the cited sources); not used"
-        )
+        """ECOG computed from a Karnofsky score when no ECOG is recorded, by a published
+        crosswalk (KARNOFSKY_TO_ECOG), and labelled computed in the notes."""
+        name, score = _name(observation), observation.get("valueInteger")
+        if ECOG_LOINC in self.latest:
+            self.notes.append(f"{name}: Karnofsky score not used: an ECOG score is recorded")
+        elif isinstance(score, int) and not isinstance(score, bool) and 10 <= score <= 100:
+            ecog = next(grade for low, grade in KARNOFSKY_TO_ECOG if score >= low)
+            self._set("ecog", ecog, date)
+            self.notes.append(
+                f"ecog: computed from the Karnofsky score ({name}); {KARNOFSKY_CITATION}"
+            )
+        else:
+            self.notes.append(f"{name}: Karnofsky score not 10-100 or not readable; not used")
 
     def _disease_status(self, observation: dict[str, Any], date: str) -> None:
         codes = codes_in(observation.get("valueCodeableConcept"), SNOMED)

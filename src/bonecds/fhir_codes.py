@@ -163,6 +163,13 @@ DRIVER_GENES = {
 }
 ECOG_LOINC = "89247-1"
 KARNOFSKY_LOINC = "89243-0"
+# Karnofsky -> ECOG (lowest Karnofsky score of each ECOG grade): KPS 100 = 0, 80-90 = 1,
+# 70 = 2, 50-60 = 3, 10-40 = 4; derived from 5,844 paired assessments, 78% agreement.
+KARNOFSKY_TO_ECOG = ((100, 0), (80, 1), (70, 2), (50, 3), (10, 4))
+KARNOFSKY_CITATION = (
+    "Prasad KT et al., World J Clin Oncol 2018;9(7):140-7, doi:10.5306/wjco.v9.i7.140; "
+    "a crosswalk, to be confirmed"
+)
 DISEASE_STATUS_LOINC = "97509-4"
 VARIANT_LOINC = "69548-6"
 # TNM stage grouping, clinical and pathologic (mCODE 4.0.0 mcode-tnm-stage-group-staging-type-vs).
