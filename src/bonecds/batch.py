@@ -142,8 +142,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
     could change the advice silently. Resources of patients not in the export are ignored;
     Medications are shared and go to every patient whose resources reference them.
     """
-    by_patient: dict[str, list[Any]] = {}
-    shared: dict[str, Any] = {}
+    # Each resource kept with its line: the Bundle is written from the lines as they are.
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    shared: dict[str, tuple[dict[str, Any], bytes]] = {}
     patient_files = _patient_files(directory)
     for file in sorted(directory.glob("*.ndjson")):
         if file in patient_files:
@@ -152,9 +153,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
             resource = _resource(line, f"{file.name}:{number}")
             owner = _patient_of(resource)
             if owner is None:
-                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
+                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = (resource, line)
             else:
-                by_patient.setdefault(owner, []).append(resource)
+                by_patient.setdefault(owner, []).append((resource, line))
     offset = 0
     for file in patient_files:
         number = 0
@@ -194,7 +195,10 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
 
 
 def _bundle(
-    line: bytes, by_patient: dict[str, list[Any]], shared: dict[str, Any], as_of: dt.date
+    line: bytes,
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]],
+    shared: dict[str, tuple[dict[str, Any], bytes]],
+    as_of: dt.date,
 ) -> bytes:
     try:
         patient = loads(line)
@@ -203,14 +207,18 @@ def _bundle(
     if not isinstance(patient, dict):
         return line
     own = by_patient.get(str(patient.get("id")), [])
-    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r in own}
-    medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
-    # The Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it.
-    entries = [{"fullUrl": f"urn:uuid:{patient.get('id')}", "resource": patient}]
-    entries += [{"resource": r} for r in (*own, *medications)]
-    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day.
-    bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
-    return compact_bytes({**bundle, "entry": entries})
+    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r, _ in own}
+    medications = [shared[ref][1] for ref in sorted(wanted & shared.keys())]
+    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day. The
+    # Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it. The resources
+    # are the export's lines as read (each a JSON object), not parsed and written again.
+    head = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
+    url = compact_bytes(f"urn:uuid:{patient.get('id')}")
+    entries = [b'{"fullUrl":' + url + b',"resource":' + line.strip() + b"}"]
+    entries += [
+        b'{"resource":' + raw.strip() + b"}" for raw in (*(r for _, r in own), *medications)
+    ]
+    return compact_bytes(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
 
 
 def _identity(path: Path) -> tuple[int, int]:
