@@ -190,6 +190,8 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
         return None
     if reference.startswith("urn:uuid:"):
         return reference.removeprefix("urn:uuid:")
+    if reference.startswith("Patient/") and reference.count("/") == 1:
+        return reference[8:]  # the common form, without the regular expression
     match = PATIENT_REFERENCE.search(reference)
     return match.group(1) if match else None
 

@@ -193,19 +193,15 @@ def shape_problems(resource: dict[str, Any]) -> list[str]:
     which value is the latest) and finite quantity values. Every other element is read
     defensively, so validating the whole resource (most of a request's cost) is not needed."""
     problems, kind = [], resource["resourceType"]
-    for path in _present(resource, _DATES.get(kind, ())):
-        value = _element(resource, path)
+    for path in _DATES.get(kind, ()):
+        value = resource.get(path) if "." not in path else _element(resource, path)
         if value is not None and not (isinstance(value, str) and _FHIR_DATETIME.fullmatch(value)):
             problems.append(f"{path}: not a FHIR date or dateTime")
-    for path in _present(resource, _QUANTITIES.get(kind, ())):
+    for path in _QUANTITIES.get(kind, ()) if "valueQuantity" in resource else ():
         value = as_dict(_element(resource, path)).get("value")
         if value is not None and not _finite(value):
             problems.append(f"{path}.value: not a finite number")
     return problems
-
-
-def _present(resource: dict[str, Any], paths: tuple[str, ...]) -> list[str]:
-    return [path for path in paths if path.partition(".")[0] in resource]
 
 
 def _element(resource: dict[str, Any], path: str) -> Any:
