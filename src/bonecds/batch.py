@@ -29,9 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
 from bonecds.errors import InputError
 from bonecds.fhir import PATIENT_REFERENCE
+from bonecds.fhir_codes import as_dict
 
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
@@ -140,8 +142,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
     could change the advice silently. Resources of patients not in the export are ignored;
     Medications are shared and go to every patient whose resources reference them.
     """
-    by_patient: dict[str, list[Any]] = {}
-    shared: dict[str, Any] = {}
+    # Each resource kept with its line: the Bundle is written from the lines as they are.
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    shared: dict[str, tuple[dict[str, Any], bytes]] = {}
     patient_files = _patient_files(directory)
     for file in sorted(directory.glob("*.ndjson")):
         if file in patient_files:
@@ -150,9 +153,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
             resource = _resource(line, f"{file.name}:{number}")
             owner = _patient_of(resource)
             if owner is None:
-                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
+                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = (resource, line)
             else:
-                by_patient.setdefault(owner, []).append(resource)
+                by_patient.setdefault(owner, []).append((resource, line))
     offset = 0
     for file in patient_files:
         number = 0
@@ -170,7 +173,7 @@ def _patient_files(directory: Path) -> list[Path]:
 
 def _resource(line: bytes, where: str) -> dict[str, Any]:
     try:
-        resource = json.loads(line)
+        resource = loads(line)
     except (ValueError, UnicodeDecodeError):
         resource = None
     if not isinstance(resource, dict):
@@ -187,28 +190,37 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
         return None
     if reference.startswith("urn:uuid:"):
         return reference.removeprefix("urn:uuid:")
+    if reference.startswith("Patient/") and reference.count("/") == 1:
+        return reference[8:]  # the common form, without the regular expression
     match = PATIENT_REFERENCE.search(reference)
     return match.group(1) if match else None
 
 
 def _bundle(
-    line: bytes, by_patient: dict[str, list[Any]], shared: dict[str, Any], as_of: dt.date
+    line: bytes,
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]],
+    shared: dict[str, tuple[dict[str, Any], bytes]],
+    as_of: dt.date,
 ) -> bytes:
     try:
-        patient = json.loads(line)
+        patient = loads(line)
     except (ValueError, UnicodeDecodeError):
         return line  # the worker reports it as malformed, with its line number
     if not isinstance(patient, dict):
         return line
     own = by_patient.get(str(patient.get("id")), [])
-    wanted = {str((r.get("medicationReference") or {}).get("reference")) for r in own}
-    medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
-    # The Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it.
-    entries = [{"fullUrl": f"urn:uuid:{patient.get('id')}", "resource": patient}]
-    entries += [{"resource": r} for r in (*own, *medications)]
-    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day.
-    bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
-    return json.dumps({**bundle, "entry": entries}).encode("utf-8")
+    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r, _ in own}
+    medications = [shared[ref][1] for ref in sorted(wanted & shared.keys())]
+    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day. The
+    # Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it. The resources
+    # are the export's lines as read (each a JSON object), not parsed and written again.
+    head = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
+    url = compact_bytes(f"urn:uuid:{patient.get('id')}")
+    entries = [b'{"fullUrl":' + url + b',"resource":' + line.strip() + b"}"]
+    entries += [
+        b'{"resource":' + raw.strip() + b"}" for raw in (*(r for _, r in own), *medications)
+    ]
+    return compact_bytes(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
 
 
 def _identity(path: Path) -> tuple[int, int]:

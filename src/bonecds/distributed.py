@@ -31,9 +31,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-import orjson
-
 from bonecds._json import compact_bytes
+from bonecds._json import loads as _loads
 from bonecds.api import Knowledge, evaluate_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
@@ -87,16 +86,6 @@ def _evaluate_record(
 def _report_line(data: dict[str, Any]) -> bytes:
     """Canonical JSON on one line (UTF-8), sorted keys as in Report.to_json."""
     return compact_bytes(data, sort_keys=True)
-
-
-def _loads(raw: bytes) -> Any:
-    """orjson reads a record several times faster; what it refuses (malformed text, NaN, an
-    integer beyond 64 bits) goes to the json module, which accepts the same as before or names
-    the problem."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw.decode("utf-8"))
 
 
 def _to_profile(data: Any) -> PatientProfile:
