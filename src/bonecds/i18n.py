@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bonecds.rules import (
+    Adjust,
     Caution,
     Context,
     Contraindicate,
@@ -151,15 +152,24 @@ class Texts:
 
 def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     """What a rule's translation lacks: each clinician-facing text without its translation
-    (rule-wide `<key>` or branch-specific `<branch>/<key>`)."""
+    (rule-wide `<key>` or branch-specific `<branch>/<key>`). Where branches say different
+    things under one key, one rule-wide text cannot translate them all: each such branch
+    needs its own `<branch>/<key>`."""
     translation = rule.translations.get(language)
     if translation is None:
         return [f"translations.{language}"]
+    varies = _varying_keys(rule)
     missing: list[str] = []
     for branch in rule.branches:
-        for group, key in _translatable(branch.effects):
+        for group, key, _ in _translatable(branch.effects):
             texts: dict[str, str] = getattr(translation, group)
-            if key not in texts and f"{branch.name}/{key}" not in texts:
+            # The rule-wide effects (branch "") own the plain key.
+            own = f"{branch.name}/{key}" if branch.name else key
+            if own in texts:
+                continue
+            if (group, key) in varies:
+                missing.append(f"{group}.{branch.name}/{key} (the text differs by branch)")
+            elif key not in texts:
                 missing.append(f"{group}.{key}")
     notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) < notes:
@@ -167,15 +177,27 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     return list(dict.fromkeys(missing))
 
 
-def _translatable(effects: Iterable[Any]) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
+def _varying_keys(rule: Rule) -> set[tuple[str, str]]:
+    """The (group, key) pairs whose English text differs from one branch to another."""
+    english: dict[tuple[str, str], set[str]] = {}
+    for branch in rule.branches:
+        for group, key, text in _translatable(branch.effects):
+            english.setdefault((group, key), set()).add(text)
+    return {pair for pair, texts in english.items() if len(texts) > 1}
+
+
+def _translatable(effects: Iterable[Any]) -> list[tuple[str, str, str]]:
+    """Each translatable text of these effects as (group, key, English text)."""
+    keys: list[tuple[str, str, str]] = []
     for effect in effects:
         if isinstance(effect, Caution):
-            keys.append(("cautions", effect.caution))
+            keys.append(("cautions", effect.caution, effect.text))
         elif isinstance(effect, Contraindicate):
-            keys += [("reasons", option) for option in effect.contraindicate]
+            keys += [("reasons", option, effect.reason) for option in effect.contraindicate]
         elif isinstance(effect, Request):
-            keys += [("requests", field) for field in effect.request]
+            keys += [("requests", field, effect.reason) for field in effect.request]
         elif isinstance(effect, Context):
-            keys.append(("context", effect.context))
+            keys.append(("context", effect.context, effect.text))
+        elif isinstance(effect, Adjust):
+            keys.append(("adjustments", effect.adjust, effect.reason))
     return keys
