@@ -14,7 +14,7 @@ YEAR = re.compile(r"\b(19|20)\d{2}\b")
 AUTHORS = re.compile(r"^[A-Z][\w'\u2019-]+(?: [A-Z][\w'\u2019-]+)* [A-Z]{1,3}(?:-[A-Z])?[,.]")
 ISSUERS = ("FDA", "EMA", "NICE", "StatPearls", "SAKK")
 AGGREGATORS = ("120ty.net", "univadis", "suppr.wilddata", "vdocuments", "meddatax", "jesse.tg")
-ARTEFACTS = ("Summary:", "Recommendations:", "....", " :\"", "bone tumours):")
+ARTEFACTS = ("Summary:", "Recommendations:", "....", ' :"', "bone tumours):")
 
 
 def _sources(knowledge: Knowledge) -> dict:
