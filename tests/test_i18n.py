@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge, evaluate
 from bonecds.cli import app
 from bonecds.i18n import DISCLAIMERS
+from bonecds.report import Report
 from bonecds.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES
 
@@ -146,3 +147,63 @@ def test_an_adjusted_option_reason_needs_a_translation(tmp_path: Path) -> None:
         "          crcl-30-to-39/zoledronic-acd:",
     )
     assert "no Chinese translation for adjustments.crcl-30-to-39/zoledronic-acid" in stderr
+
+
+def _zh_report(knowledge: Knowledge, name: str) -> Report:
+    scenario, profile = load_scenario(FIXTURES / name)
+    return evaluate(profile, knowledge, scenario.as_of, language="zh")
+
+
+def test_dose_schedule_and_option_texts_are_translated(knowledge: Knowledge) -> None:
+    report = _zh_report(knowledge, "f2-unresectable-spine-fires.yaml")
+    denosumab = next(item for item in report.ranked if item.id == "denosumab")
+    assert denosumab.dose is not None
+    assert denosumab.schedule is not None
+    assert "第8天和第15天" in denosumab.dose.text
+    assert HAN.search(denosumab.schedule.text)
+    assert denosumab.rationale.startswith("同时补充钙和维生素D")
+
+
+def test_chinese_hypercalcaemia_regimen_gives_si_units(knowledge: Knowledge) -> None:
+    report = _zh_report(knowledge, "a4-corrected-14-0-emergency.yaml")
+    treatment = next(item for item in report.ranked if item.id == "hypercalcaemia-treatment")
+    assert "µmol/L" in treatment.rationale
+    assert "补液后单剂4 mg" in treatment.rationale
+
+
+def test_a_missing_dose_translation_fails_rules_check(tmp_path: Path) -> None:
+    stderr = _check_with_edit(
+        tmp_path,
+        "d2-bma-safety-and-schedules.yaml",
+        "          severe-renal-impairment/pamidronate:",
+        "          severe-renal-impairment/pamidronat:",
+    )
+    expected = "doses.severe-renal-impairment/pamidronate (the text differs by branch)"
+    assert f"no Chinese translation for {expected}" in stderr
+
+
+def _zh_texts(knowledge: Knowledge) -> list[tuple[str, str]]:
+    found = []
+    for rule in knowledge.knowledge.rules:
+        zh = rule.translations["zh"]
+        found += [(rule.id, zh.title), (rule.id, zh.rationale)]
+        found += [(rule.id, note) for note in zh.notes]
+        for group in (
+            "cautions",
+            "reasons",
+            "requests",
+            "context",
+            "adjustments",
+            "doses",
+            "texts",
+        ):
+            found += [(rule.id, text) for text in getattr(zh, group).values()]
+    return found
+
+
+def test_chinese_texts_give_si_units_beside_mg_dl(knowledge: Knowledge) -> None:
+    si = re.compile(r"mmol/L|µmol/L")
+    missing = [
+        rule for rule, text in _zh_texts(knowledge) if "mg/dL" in text and not si.search(text)
+    ]
+    assert missing == []

@@ -15,10 +15,13 @@ from bonecds.rules import (
     Caution,
     Context,
     Contraindicate,
+    Dose,
     KnowledgeBase,
     Note,
+    Propose,
     Request,
     Rule,
+    Schedule,
     Translation,
 )
 
@@ -133,6 +136,25 @@ class Texts:
     def adjustment(self, rule: Rule, option: str, reason: str, branch: str = "") -> str:
         return self._keyed(rule, "adjustments", option, branch, reason)
 
+    def dose(self, rule: Rule, option: str, dose: Dose | None, branch: str = "") -> Dose | None:
+        if dose is None:
+            return None
+        text = self._keyed(rule, "doses", option, branch, dose.text)
+        return dose if text == dose.text else dose.model_copy(update={"text": text})
+
+    def schedule(
+        self, rule: Rule, option: str, schedule: Schedule | None, branch: str = ""
+    ) -> Schedule | None:
+        if schedule is None:
+            return None
+        text = self._keyed(rule, "schedules", option, branch, schedule.text)
+        return schedule if text == schedule.text else schedule.model_copy(update={"text": text})
+
+    def option_text(self, rule: Rule, effect: Propose, branch: str = "") -> str:
+        return (
+            self._keyed(rule, "texts", effect.propose, branch, effect.text) if effect.text else ""
+        )
+
     def _keyed(self, rule: Rule, group: str, key: str, branch: str, english: str) -> str:
         """A branch-specific text (`<branch>/<key>`) wins over the rule-wide one (`<key>`)."""
         translation = self._translation(rule)
@@ -200,4 +222,15 @@ def _translatable(effects: Iterable[Any]) -> list[tuple[str, str, str]]:
             keys.append(("context", effect.context, effect.text))
         elif isinstance(effect, Adjust):
             keys.append(("adjustments", effect.adjust, effect.reason))
+        if isinstance(effect, Propose | Adjust):
+            keys += _dose_texts(effect)
+    return keys
+
+
+def _dose_texts(effect: Propose | Adjust) -> list[tuple[str, str, str]]:
+    option = effect.propose if isinstance(effect, Propose) else effect.adjust
+    keys = [("doses", option, effect.dose.text)] if effect.dose else []
+    keys += [("schedules", option, effect.schedule.text)] if effect.schedule else []
+    if isinstance(effect, Propose) and effect.text:
+        keys.append(("texts", option, effect.text))
     return keys
