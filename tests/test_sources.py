@@ -12,7 +12,7 @@ from tests.conftest import RULES
 YEAR = re.compile(r"\b(19|20)\d{2}\b")
 # "Surname AB, ..." or "Surname-Surname A-B." at the start of the title.
 AUTHORS = re.compile(r"^[A-Z][\w'\u2019-]+(?: [A-Z][\w'\u2019-]+)* [A-Z]{1,3}(?:-[A-Z])?[,.]")
-ISSUERS = ("FDA", "EMA", "NICE", "StatPearls", "SAKK")
+ISSUERS = ("FDA", "EMA", "NICE", "StatPearls", "SAKK", "World Health Organization", "Medscape")
 AGGREGATORS = ("120ty.net", "univadis", "suppr.wilddata", "vdocuments", "meddatax", "jesse.tg")
 ARTEFACTS = ("Summary:", "Recommendations:", "....", ' :"', "bone tumours):")
 
