@@ -237,7 +237,11 @@ def _parts(hit: _Hit, texts: Texts) -> list[tuple[Any, ...]]:
 def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
     rule, branch = hit.rule, hit.branch.name
     if isinstance(effect, Propose):
-        return ("propose", effect, _rationale(texts, hit, effect.text))
+        option = effect.propose
+        dose = texts.dose(rule, option, effect.dose, branch)
+        schedule = texts.schedule(rule, option, effect.schedule, branch)
+        rationale = _rationale(texts, hit, texts.option_text(rule, effect, branch))
+        return ("propose", effect, rationale, dose, schedule)
     if isinstance(effect, Contraindicate):
         reasons = [
             (option, _reason(texts.reason(rule, effect, option, branch), hit))
@@ -267,7 +271,9 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
         }
         return ("context", effect.context, context)
     if isinstance(effect, Adjust):
-        return ("adjust", effect)
+        dose = texts.dose(rule, effect.adjust, effect.dose, branch)
+        schedule = texts.schedule(rule, effect.adjust, effect.schedule, branch)
+        return ("adjust", effect.model_copy(update={"dose": dose, "schedule": schedule}))
     return ("derive",)  # derived facts matter to the engine only
 
 
@@ -283,7 +289,7 @@ def _reason(text: str, hit: _Hit) -> Data:
 def _collect(collected: _Collected, part: tuple[Any, ...], hit: _Hit) -> None:
     kind = part[0]
     if kind == "propose":
-        _propose(collected, part[1], part[2], hit)
+        _propose(collected, part[1], part[2], hit, part[3], part[4])
     elif kind == "contraindicate":
         for option, reason in part[1]:
             collected.contraindicated.setdefault(option, []).append(reason)
@@ -301,7 +307,14 @@ def _collect(collected: _Collected, part: tuple[Any, ...], hit: _Hit) -> None:
         collected.adjustments.append((part[1], hit))
 
 
-def _propose(collected: _Collected, effect: Propose, rationale: str, hit: _Hit) -> None:
+def _propose(
+    collected: _Collected,
+    effect: Propose,
+    rationale: str,
+    hit: _Hit,
+    dose: Dose | None,
+    schedule: Schedule | None,
+) -> None:
     option = collected.options.setdefault(effect.propose, _Option(effect.propose))
     if effect.kind == "emergency":
         option.kind = "emergency"
@@ -317,10 +330,10 @@ def _propose(collected: _Collected, effect: Propose, rationale: str, hit: _Hit) 
     option.citations.extend(hit.citations)
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
-    if effect.dose is not None and option.dose is None:
-        option.dose = _with_rules(effect.dose, hit)
-    if effect.schedule is not None and option.schedule is None:
-        option.schedule = _with_rules(effect.schedule, hit)
+    if dose is not None and option.dose is None:
+        option.dose = _with_rules(dose, hit)
+    if schedule is not None and option.schedule is None:
+        option.schedule = _with_rules(schedule, hit)
 
 
 def _with_rules(item: Dose | Schedule, hit: _Hit) -> Data:
@@ -424,7 +437,7 @@ def _rationale_text(texts: Texts, hit: _Hit, lead: str) -> str:
     ]
     unknown = [v["field"] for v in hit.values if v["value"] is None]
     lead = lead.strip()
-    if lead and not lead.endswith((".", "!", "?")):
+    if lead and not lead.endswith((".", "!", "?", "。")):
         lead += "."
     parts = [lead, texts.rationale(hit.rule)]
     if known:
