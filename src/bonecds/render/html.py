@@ -54,7 +54,7 @@ td,th{border:1px solid #bbb;padding:.2rem .4rem;text-align:left;vertical-align:t
 white-space:pre-wrap}
 a{color:#0645ad}
 @media print{body{max-width:none;font-size:11pt}a{color:#000}
-a[href]::after{content:" <" attr(href) ">";font-size:.8em;word-break:break-all}}
+a[href^="http"]::after{content:" <" attr(href) ">";font-size:.8em;word-break:break-all}}
 """
 
 
