@@ -42,10 +42,11 @@ page-break-inside:avoid}
 font-weight:700;margin-right:.3rem;border:1px solid}
 .b-emergency{color:#fff;background:#b00020;border-color:#b00020}
 .b-conditional{color:#7a4b00;background:#fff4e0;border-color:#a15c00}
-.b-complete{color:#0b5d1e;background:#eaf6ec;border-color:#0b5d1e}
+.b-complete{color:#1f3b57;background:#eef3f8;border-color:#1f3b57}
 .b-contra{color:#fff;background:#555;border-color:#555}
 .b-urgent{color:#fff;background:#b00020;border-color:#b00020}
-ul{padding-left:1.2rem;margin:.3rem 0}li{margin:.15rem 0}
+ul,ol{padding-left:1.2rem;margin:.3rem 0}li{margin:.15rem 0}
+.summary li{margin:.3rem 0}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 td,th{border:1px solid #bbb;padding:.2rem .4rem;text-align:left;vertical-align:top}
@@ -70,6 +71,7 @@ def render_html(
         f'<p class="meta">{_e(w["as_of"])} {_e(report.as_of)}; {_e(w["knowledge"])} '
         f"{_e(report.knowledge_version)}; {_e(report.engine_version)}</p>",
         f'<p class="notice" role="note">{_e(w["notice"])}: {_e(report.disclaimer)}</p>',
+        *_what_now(report),
         *_ranked(report, links),
         *_contraindicated(report, links),
         *_requests(report),
@@ -90,6 +92,51 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _what_now(report: Report) -> list[str]:
+    """The first screen: each option with its status, then what is contraindicated and what
+    data would decide the conditional ones; the cards below give the details."""
+    w = words(report.language)
+    out = [f"<h2>{_e(w['what_now'])}</h2>", '<ol class="summary">']
+    for item in report.ranked:
+        out.append(
+            f'<li><a href="#option-{_e(item.id)}">{_e(item.label)}</a> '
+            f"{''.join(_badges(report, item))}</li>"
+        )
+    out.append("</ol>")
+    if not report.ranked:
+        out.append(f"<p>{_e(w['no_option'])}</p>")
+    if report.contraindicated:
+        ids = ", ".join(
+            f'<a href="#contra-{_e(c.id)}">{_e(c.label)}</a>' for c in report.contraindicated
+        )
+        out.append(f"<p><b>{_e(w['contraindicated_short'])}:</b> {ids}</p>")
+    if report.data_requests:
+        out.append(f"<p><b>{_e(w['missing'])}:</b></p><ul>")
+        out += [
+            f"<li><code>{_e(r.field)}</code>{_urgent(report, r.urgent)}: {_e(w['decides'])} "
+            f"{_e(', '.join(r.gates) or '-')}</li>"
+            for r in report.data_requests
+        ]
+        out.append("</ul>")
+    return out
+
+
+def _badges(report: Report, item: RankedItem) -> list[str]:
+    w = words(report.language)
+    badges = []
+    if item.kind == "emergency":
+        badges.append(f'<span class="badge b-emergency">{_e(w["emergency"])}</span>')
+    status = _e(status_of(item, report.language))
+    kind = "b-conditional" if item.conditional_on else "b-complete"
+    badges.append(f'<span class="badge {kind}">{status}</span>')
+    return badges
+
+
+def _urgent(report: Report, urgent: bool) -> str:
+    label = _e(words(report.language)["urgent"])
+    return f' <span class="badge b-urgent">{label}</span>' if urgent else ""
+
+
 def _ranked(report: Report, links: Mapping[str, str]) -> list[str]:
     w = words(report.language)
     out = [f"<h2>{_e(w['ranked'])}</h2>"]
@@ -101,15 +148,7 @@ def _ranked(report: Report, links: Mapping[str, str]) -> list[str]:
 def _option_card(report: Report, item: RankedItem, links: Mapping[str, str]) -> str:
     w = words(report.language)
     emergency = item.kind == "emergency"
-    badges = []
-    if emergency:
-        badges.append(f'<span class="badge b-emergency">{_e(w["emergency"])}</span>')
-    if item.conditional_on:
-        badges.append(
-            f'<span class="badge b-conditional">{_e(status_of(item, report.language))}</span>'
-        )
-    else:
-        badges.append(f'<span class="badge b-complete">{_e(w["complete"])}</span>')
+    badges = _badges(report, item)
     parts = [
         f'<section class="card{" emergency" if emergency else ""}" id="option-{_e(item.id)}">',
         f"<h3>{item.rank}. {_e(item.label)} <code>[{_e(item.id)}]</code></h3>",
@@ -140,7 +179,7 @@ def _contraindicated(report: Report, links: Mapping[str, str]) -> list[str]:
     for option in report.contraindicated:
         out.append(f'<section class="card contra" id="contra-{_e(option.id)}">')
         out.append(
-            f'<h3><span class="badge b-contra">{_e(w["contraindicated_short"])}</span>'
+            f'<h3><span class="badge b-contra">{_e(w["contra_badge"])}</span>'
             f"{_e(option.label)} <code>[{_e(option.id)}]</code></h3><ul>"
         )
         out += [
@@ -159,7 +198,7 @@ def _requests(report: Report) -> list[str]:
         return []
     out = [f"<h2>{_e(w['requests'])}</h2>", "<ul>"]
     for request in report.data_requests:
-        urgent = f' <span class="badge b-urgent">{_e(w["urgent"])}</span>' if request.urgent else ""
+        urgent = _urgent(report, request.urgent)
         out.append(
             f"<li><code>{_e(request.field)}</code>{urgent}: {_e(request.reason)} "
             f"<b>{_e(w['decides'])}:</b> {_e(', '.join(request.gates) or '-')}</li>"
