@@ -154,8 +154,14 @@ def test_chinese_report_has_no_english_words_of_the_renderer(fmt: str) -> None:
         "default (laboratory range not supplied)",
         "Rationale",
         "| option |",
+        "all of:",
+        "any of:",
+        " holds",
+        " is unknown",
     ]
     assert [word for word in english if word in text] == []
+    if fmt == "text":
+        assert "[满足] 已提出方案 denosumab" in text
 
 
 def test_every_method_bonecds_computes_with_has_a_chinese_wording(knowledge: Knowledge) -> None:

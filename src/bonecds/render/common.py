@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bonecds.render.words import words
+from bonecds.render.words import condition_words, words
 from bonecds.report import (
     CautionOut,
     CitationOut,
@@ -123,7 +123,7 @@ def condition_line(line: ConditionLine, known: dict[str, str], language: str = "
     if limit and limit.group(1) in known:
         shown.append(f"{limit.group(1)}: {known[limit.group(1)]}")
     values = f" ({'; '.join(shown)})" if shown else ""
-    return f"[{w[line.status]}] {line.text}{values}"
+    return f"[{w[line.status]}] {condition_words(line.text, language)}{values}"
 
 
 def explanations_in_order(report: Report) -> list[RuleExplanation]:

@@ -7,6 +7,8 @@ report carries no English of ours.
 
 from __future__ import annotations
 
+import re
+
 WORDS: dict[str, dict[str, str]] = {
     "en": {
         "report": "bonecds report",
@@ -156,3 +158,35 @@ def words(language: str) -> dict[str, str]:
 def method_words(method: str, language: str) -> str:
     """A computed value's method in the report language (unknown methods stay as written)."""
     return METHODS_ZH.get(method, method) if language == "zh" else method
+
+
+# The plain-word grammar of explain.py's condition lines, in Chinese (field paths, ids and
+# values stay as they are: they are what the reader looks up).
+_CONDITIONS_ZH = [
+    (re.compile(r"^all of:$"), "以下全部满足："),
+    (re.compile(r"^any of:$"), "以下至少满足一项："),
+    (re.compile(r"^not:$"), "以下不成立："),
+    (re.compile(r"^option (\S+) is proposed for (.+)$"), r"已提出方案 \1（用途：\2）"),
+    (re.compile(r"^option (\S+) is proposed$"), r"已提出方案 \1"),
+    (re.compile(r"^(\S+) holds$"), r"\1 成立"),
+    (re.compile(r"^(\S+) is known$"), r"\1 已知"),
+    (re.compile(r"^(\S+) is unknown$"), r"\1 未知"),
+    (re.compile(r"^(\S+) is true$"), r"\1 为是"),
+    (re.compile(r"^(\S+) is false$"), r"\1 为否"),
+    (re.compile(r"^(\S+) is one of (.+)$"), r"\1 属于 \2"),
+    (re.compile(r"^(\S+) is none of (.+)$"), r"\1 不属于 \2"),
+    (re.compile(r"^(\S+) does not include (.+)$"), r"\1 不包含 \2"),
+    (re.compile(r"^(\S+) includes (.+)$"), r"\1 包含 \2"),
+    (re.compile(r"^(\S+) is not (.+)$"), r"\1 不是 \2"),
+    (re.compile(r"^(\S+) is (.+)$"), r"\1 为 \2"),
+]
+
+
+def condition_words(text: str, language: str) -> str:
+    """A traced condition's text in the report language (comparisons keep their symbols)."""
+    if language != "zh":
+        return text
+    for pattern, replacement in _CONDITIONS_ZH:
+        if pattern.match(text):
+            return pattern.sub(replacement, text)
+    return text
