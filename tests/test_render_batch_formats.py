@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
-from bonecds.batch import BatchOptions, run_batch
+from bonecds import batch as batch_module
+from bonecds.batch import BatchInterrupted, BatchOptions, run_batch
 from bonecds.batch_output import SUMMARY_COLUMNS, OutputShape, page_name
 from bonecds.cli import app
 from bonecds.synthetic import synthetic_cohort
@@ -140,3 +141,33 @@ def test_html_writes_one_escaped_page_per_patient_with_safe_names(
 )
 def test_page_names_are_safe(patient_id: str | None, name: str) -> None:
     assert page_name(3, patient_id) == name
+
+
+@pytest.mark.parametrize("fmt", ["summary", "parquet"])
+def test_an_interrupted_summary_run_resumes_to_the_same_output(
+    cohort: Path, knowledge: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow", reason="the parquet extra is not installed")
+    monkeypatch.setattr(batch_module, "CHECKPOINT_SECONDS", 0.0)
+    reference, out = tmp_path / f"reference.{fmt}", tmp_path / f"resumed.{fmt}"
+    _run(cohort, reference, knowledge, fmt)
+    calls: list[int] = []
+
+    def stop_after_two_chunks(done: int) -> None:
+        calls.append(done)
+        if len(calls) == 3:  # the first call reports the starting point
+            raise KeyboardInterrupt
+
+    shape = OutputShape(fmt)
+    options = BatchOptions(cohort, out, as_of=AS_OF, chunk_size=8, shape=shape)
+    with pytest.raises(BatchInterrupted):
+        run_batch(options, knowledge, progress=stop_after_two_chunks)
+    resumed = BatchOptions(cohort, out, chunk_size=8, shape=shape, resume=True)
+    run_batch(resumed, knowledge)
+    if fmt == "summary":
+        assert out.read_bytes() == reference.read_bytes()  # one header, no repeated rows
+    else:
+        import pyarrow.parquet as parquet
+
+        assert parquet.read_table(out).to_pylist() == parquet.read_table(reference).to_pylist()
