@@ -68,6 +68,10 @@ _QUANTITY_FIELDS = {
     "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
     "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
     "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
+    "labs.vitamin_d_25oh": ("vitamin_d", "labs.vitamin_d_25oh_ng_ml"),
+    "labs.magnesium": ("magnesium", "labs.magnesium_mg_dl"),
+    "labs.phosphate": ("phosphate", "labs.phosphate_mg_dl"),
+    "meds.bma_start_scr": ("creatinine", "meds.bma_start_scr_mg_dl"),
 }
 
 _DERIVED_FIELDS = (
