@@ -62,7 +62,8 @@ a[href^="http"]::after{content:" <" attr(href) ">";font-size:.8em;word-break:bre
 def render_html(
     report: Report, explain: bool = False, links: Mapping[str, str] | None = None
 ) -> str:
-    """The page; `links` maps a source key to its URL (sources without one are named only)."""
+    """The page; `links` maps a source key to its URL (sources without one are named only).
+    `explain` is accepted like every renderer's; the page shows whatever trace the report has."""
     w = words(report.language)
     links = links or {}
     patient = f"{w['patient']} {report.patient_id}" if report.patient_id else w["unnamed"]
@@ -75,9 +76,9 @@ def render_html(
         *_ranked(report, links),
         *_contraindicated(report, links),
         *_requests(report),
-        *_context_and_notes(report, links),
+        *_cautions_context_notes(report, links),
         *_derived(report),
-        *_basis(report, links, explain),
+        *_basis(report, links),
     ]
     lang = "zh-Hans" if report.language == "zh" else "en"
     return (
@@ -206,7 +207,7 @@ def _requests(report: Report) -> list[str]:
     return [*out, "</ul>"]
 
 
-def _context_and_notes(report: Report, links: Mapping[str, str]) -> list[str]:
+def _cautions_context_notes(report: Report, links: Mapping[str, str]) -> list[str]:
     w = words(report.language)
     out = []
     if report.cautions:
@@ -258,7 +259,9 @@ def _derived(report: Report) -> list[str]:
     return [*out, "</ul>"]
 
 
-def _basis(report: Report, links: Mapping[str, str], explain: bool) -> list[str]:
+def _basis(report: Report, links: Mapping[str, str]) -> list[str]:
+    """Inputs, logic and sources: the trace is there when the report carries explanations
+    (`evaluate -f html` always asks for them)."""
     w = words(report.language)
     out = [f"<h2>{_e(w['basis'])}</h2>", f"<p>{_e(w['basis_text'])}</p>"]
     values = known_values(report)
