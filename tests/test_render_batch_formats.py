@@ -123,6 +123,7 @@ def test_html_writes_one_escaped_page_per_patient_with_safe_names(
     page = hostile.read_text(encoding="utf-8")
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "The logic, rule by rule" in page  # each page carries the basis for review
     index = _summary_rows(out / "index.csv")
     assert [row["file"] for row in index] == pages
 

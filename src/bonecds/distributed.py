@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from bonecds.api import Knowledge, evaluate_data
+from bonecds.api import Knowledge, evaluate, evaluate_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.batch_output import FULL_REPORT, OutputShape, report_line
 from bonecds.errors import InputError, InternalError, ProfileError
@@ -51,7 +51,7 @@ def evaluate_chunk(
     reports, errors, tops, kinds, bad = [], [], [], [], 0
     links = _links(knowledge) if shape.format == "html" else {}
     for line_number, raw in chunk:
-        outcome = _evaluate_record(raw, knowledge, as_of)
+        outcome = _evaluate_record(raw, knowledge, as_of, traced=shape.format == "html")
         if isinstance(outcome, dict):
             reports.append(shape.encode(line_number, outcome, links))
             tops.append(outcome["ranked"][0]["id"] if outcome["ranked"] else "(none ranked)")
@@ -67,12 +67,18 @@ def evaluate_chunk(
 
 
 def _evaluate_record(
-    raw: bytes, knowledge: Knowledge, as_of: dt.date
+    raw: bytes, knowledge: Knowledge, as_of: dt.date, traced: bool = False
 ) -> dict[str, Any] | list[tuple[str, str]]:
-    """The report's data, or the problems as (field path, message) pairs."""
+    """The report's data (`traced`: with the explanations an HTML page shows), or the problems
+    as (field path, message) pairs."""
     try:
         data = _loads(raw)
-        report = evaluate_data(_to_profile(data), knowledge, as_of)
+        profile = _to_profile(data)
+        report = (
+            evaluate(profile, knowledge, as_of, explain=True).to_data()
+            if traced
+            else evaluate_data(profile, knowledge, as_of)
+        )
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
