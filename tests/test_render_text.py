@@ -57,7 +57,7 @@ def test_wrap_never_splits_a_word_and_breaks_between_cjk_characters() -> None:
     assert all(cell_len(line) <= 10 for line in wrap("对实体瘤骨转移患者地舒单抗", 10))
 
 
-@pytest.mark.parametrize("scenario", [SAMPLE, EMERGENCY])
+@pytest.mark.parametrize("scenario", [SAMPLE, EMERGENCY], ids=["sample", "emergency"])
 def test_ids_are_never_broken_at_80_columns(scenario: str) -> None:
     text = _evaluate(scenario, "--explain", columns=80)
     report = _evaluate(scenario, "-f", "json")
