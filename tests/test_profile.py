@@ -10,7 +10,12 @@ from bonecds import ProfileError, load_profile
 from bonecds.facts import ReferenceDefaults, to_facts
 from bonecds.profile import PatientProfile, parse_profile
 
-DEFAULTS = ReferenceDefaults(calcium_lln_mg_dl=8.9, calcium_uln_mg_dl=10.5)
+DEFAULTS = ReferenceDefaults(
+    calcium_lln_mg_dl=8.9,
+    calcium_uln_mg_dl=10.5,
+    calcium_ionised_lln_mg_dl=4.69,
+    calcium_ionised_uln_mg_dl=5.21,
+)
 
 
 def facts_of(data: dict) -> dict:

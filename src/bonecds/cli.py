@@ -27,6 +27,7 @@ from bonecds.errors import InputError, InternalError, RuleError
 
 if TYPE_CHECKING:
     from bonecds.profile import PatientProfile
+    from bonecds.report import Report
     from bonecds.rules import KnowledgeBase
 
 # The library is imported inside each command, so that `bonecds --help` and argument errors
@@ -96,8 +97,10 @@ def _parse_date(text: str | None) -> dt.date:
         _fail(f"error: --as-of '{text}' is not a date (use YYYY-MM-DD)", 2)
 
 
-def _read_patient(path: str, as_of: dt.date | None) -> tuple[PatientProfile, dt.date | None]:
-    from bonecds.scenarios import read_patient
+def _read_patient(
+    path: str, as_of: dt.date | None
+) -> tuple[PatientProfile, dt.date | None, list[str]]:
+    from bonecds.scenarios import read_patient_with_notes as read_patient
 
     if path == "-":
         return read_patient(None, sys.stdin.read(), as_of)
@@ -131,7 +134,7 @@ def evaluate_command(
         from bonecds.render.text import render_why_not
 
         given = _parse_date(as_of) if as_of else None
-        profile, scenario_date = _read_patient(path, given)
+        profile, scenario_date, mapping_notes = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
         knowledge = load_knowledge(rules)
         if why_not_option is not None:
@@ -141,9 +144,23 @@ def evaluate_command(
             # The HTML page always carries the logic: it is the basis for independent review.
             traced = explain or output_format is OutputFormat.html
             report = evaluate(profile, knowledge, date, explain=traced, language=lang.value)
+            report = _with_mapping_notes(report, mapping_notes)
             links = {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
             text = render(report, output_format.value, explain, width=terminal_width(), links=links)
     sys.stdout.write(text)
+
+
+def _with_mapping_notes(report: Report, notes: list[str]) -> Report:
+    """The report with the FHIR mapping notes: what the input held that was not used, and why."""
+    from bonecds.report import NoteOut
+
+    if not notes:
+        return report
+    extra = [
+        NoteOut(text=f"FHIR: {note}", applies_to=[], rules=["fhir-mapping"], citations=[])
+        for note in notes
+    ]
+    return report.model_copy(update={"notes": [*report.notes, *extra]})
 
 
 @app.command("test")

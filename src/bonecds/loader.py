@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from bonecds._reader import Reader
 from bonecds.conditions import check_field, read_condition, suggest
 from bonecds.errors import Diagnostic, RuleError
+from bonecds.facts import ReferenceDefaults
 from bonecds.references import check_references, lint_translations
 from bonecds.rules import (
     EFFECT_KEYS,
@@ -122,7 +123,7 @@ def _defaults(
     settings: dict[str, Any], root: Path, diagnostics: list[Diagnostic]
 ) -> dict[str, float]:
     defaults = settings.get("reference_defaults", {})
-    wanted = ("calcium_lln_mg_dl", "calcium_uln_mg_dl")
+    wanted = [field.name for field in dataclasses.fields(ReferenceDefaults)]
     values = {}
     for name in wanted:
         entry = defaults.get(name) if isinstance(defaults, dict) else None

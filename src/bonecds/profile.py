@@ -104,6 +104,19 @@ PrimarySite = Literal[
     "colorectal",
     "other",
 ]
+# The classes of data/histology.yaml (bonecds.histology); a test keeps the two equal.
+HistologyClassId = Literal[
+    "lymphoma",
+    "leukaemia",
+    "myeloma",
+    "germ_cell_tumour",
+    "small_cell_carcinoma",
+    "non_small_cell_lung_cancer",
+    "squamous_cell_carcinoma",
+    "renal_cell_carcinoma",
+    "adenocarcinoma",
+    "melanoma",
+]
 BmaAgent = Literal["denosumab", "zoledronic_acid", "pamidronate", "ibandronate"]
 DentalRiskFactor = Literal[
     "poor_hygiene",
@@ -141,6 +154,13 @@ class Primary(_Model):
 
     site: PrimarySite | None = _field("Primary tumour site or disease")
     histology: str | None = _field("Histology as reported (free text)")
+    histology_class: HistologyClassId | None = _field(
+        "Histology class (data/histology.yaml); when absent it is derived from "
+        "histology_icdo3, then from the histology text"
+    )
+    histology_icdo3: Annotated[str, Field(pattern=r"^\d{4}/\d$")] | None = _field(
+        "ICD-O-3 morphology code of the primary tumour, e.g. 9680/3"
+    )
     castration_resistant: bool | None = _field("Prostate: castration-resistant disease")
     controlled: bool | None = _field("Primary tumour controlled")
     definitive_treatment_planned: bool | None = _field(
@@ -219,6 +239,9 @@ class Labs(_Model):
     calcium_uln: Calcium | None = _field("Laboratory upper limit, total calcium", "mg/dL or mmol/L")
     calcium_ionised_lln: Calcium | None = _field(
         "Laboratory lower limit, ionised calcium", "mg/dL or mmol/L"
+    )
+    calcium_ionised_uln: Calcium | None = _field(
+        "Laboratory upper limit, ionised calcium", "mg/dL or mmol/L"
     )
     vitamin_d_25oh: VitaminD | None = _field("Serum 25-hydroxyvitamin D", "ng/mL or nmol/L")
     magnesium: Magnesium | None = _field("Serum magnesium", "mg/dL, mmol/L or mEq/L")
