@@ -55,6 +55,7 @@ class OutputFormat(StrEnum):
     json = "json"
     yaml = "yaml"
     markdown = "markdown"
+    html = "html"
 
 
 class Language(StrEnum):
@@ -129,7 +130,7 @@ def evaluate_command(
     """Evaluate one patient and print the ranked management options."""
     with _errors_as_exit():
         from bonecds.api import evaluate, load_knowledge, why_not
-        from bonecds.render import FORMATS
+        from bonecds.render import render, terminal_width
         from bonecds.render.text import render_why_not
 
         given = _parse_date(as_of) if as_of else None
@@ -140,9 +141,12 @@ def evaluate_command(
             answer = why_not(profile, knowledge, why_not_option, date)
             text = answer.to_json() if output_format.value == "json" else render_why_not(answer)
         else:
-            report = evaluate(profile, knowledge, date, explain=explain, language=lang.value)
+            # The HTML page always carries the logic: it is the basis for independent review.
+            traced = explain or output_format is OutputFormat.html
+            report = evaluate(profile, knowledge, date, explain=traced, language=lang.value)
             report = _with_mapping_notes(report, mapping_notes)
-            text = FORMATS[output_format.value](report, explain)
+            links = {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
+            text = render(report, output_format.value, explain, width=terminal_width(), links=links)
     sys.stdout.write(text)
 
 

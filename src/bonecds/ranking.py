@@ -48,7 +48,7 @@ class _Hit:
     missing: list[str]
     values: list[Data]
     citations: list[Data]
-    rationales: dict[tuple[str, str], str] = field(default_factory=dict)  # (language, lead)
+    rationales: dict[tuple[str, str, bool], str] = field(default_factory=dict)  # by _rationale
     parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # by language
 
 
@@ -397,9 +397,12 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
         option.dose = _adjusted_dose(option, _with_rules(adjust.dose, hit))
     if adjust.schedule is not None:
         option.schedule = _with_rules(adjust.schedule, hit)
+    # An adjusting branch of the rule that proposed the option adds its reason, not the
+    # rule's rationale a second time.
+    repeat = hit.rule.id in option.rules
     option.rules.append(hit.rule.id)
     reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
-    option.rationale.append(_rationale(collected.words, hit, reason))
+    option.rationale.append(_rationale(collected.words, hit, reason, rule_text=not repeat))
     option.citations.extend(hit.citations)
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
@@ -421,15 +424,15 @@ def _adjusted_dose(option: _Option, new: Data) -> Data:
     return {**low, "text": text, "rules": sorted(set(rules))}
 
 
-def _rationale(texts: Texts, hit: _Hit, lead: str = "") -> str:
-    key = (texts.language, lead)
+def _rationale(texts: Texts, hit: _Hit, lead: str = "", *, rule_text: bool = True) -> str:
+    key = (texts.language, lead, rule_text)
     text = hit.rationales.get(key)
     if text is None:
-        text = hit.rationales[key] = _rationale_text(texts, hit, lead)
+        text = hit.rationales[key] = _rationale_text(texts, hit, lead, rule_text)
     return text
 
 
-def _rationale_text(texts: Texts, hit: _Hit, lead: str) -> str:
+def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     known = [
         f"{v['field']} = {_show(v['value'], v['unit'])}"
         for v in hit.values
@@ -439,7 +442,7 @@ def _rationale_text(texts: Texts, hit: _Hit, lead: str) -> str:
     lead = lead.strip()
     if lead and not lead.endswith((".", "!", "?", "。")):
         lead += "."
-    parts = [lead, texts.rationale(hit.rule)]
+    parts = [lead, texts.rationale(hit.rule) if rule_text else ""]
     if known:
         parts.append(f"{texts.words['patient']}: {'; '.join(known)}.")
     if unknown:
