@@ -59,6 +59,7 @@ def _read_leaf(
                 "unknown-key", f"unknown key(s) {sorted(extra)} in option test", path, rule_id
             )
             return None
+        reader.refer("option", raw["option"], (*path, "option"), rule_id)
         return Proposed(
             str(raw["option"]), tuple(str(p) for p in purposes), reader.doc.position(path)[0]
         )
@@ -66,6 +67,7 @@ def _read_leaf(
         if len(raw) != 1:
             reader.report("unknown-key", "a derived test has only 'derived:'", path, rule_id)
             return None
+        reader.refer("derived", raw["derived"], (*path, "derived"), rule_id)
         return Derived(str(raw["derived"]), reader.doc.position(path)[0])
     if "field" not in raw:
         reader.report(
