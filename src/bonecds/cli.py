@@ -23,11 +23,10 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.errors import InputError, InternalError, RuleError
+from bonecds.errors import InputError, InternalError
 
 if TYPE_CHECKING:
     from bonecds.profile import PatientProfile
-    from bonecds.rules import KnowledgeBase
 
 # The library is imported inside each command, so that `bonecds --help` and argument errors
 # answer without loading pydantic models, the rules machinery or durable_rules.
@@ -40,8 +39,6 @@ app = typer.Typer(
     help="Clinical decision support for bone metastasis and bone-tumour care. "
     "Research prototype, not a medical device.",
 )
-rules_app = typer.Typer(no_args_is_help=True, help="Inspect and check the knowledge base.")
-app.add_typer(rules_app, name="rules")
 
 RulesOption = Annotated[
     Path | None,
@@ -148,7 +145,14 @@ def run_scenarios_command(
         list[Path] | None, typer.Argument(help="Scenario files or directories.")
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    update: Annotated[bool, typer.Option("--update", help="Write golden snapshots.")] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Rewrite the golden snapshots that exist (and create one for each scenario "
+            "file named).",
+        ),
+    ] = False,
     show_coverage: Annotated[
         bool, typer.Option("--coverage", help="Report rule coverage.")
     ] = False,
@@ -166,7 +170,10 @@ def run_scenarios_command(
         files = scenario_files(paths or [Path("patient_fixtures")])
         if not files:
             _fail("error: no scenario files found", 2)
-        results = [run_scenario(f, knowledge, golden=True, update=update) for f in files]
+        named = {path for path in paths or [] if path.is_file()}
+        results = [
+            run_scenario(f, knowledge, golden=True, update=update, create=f in named) for f in files
+        ]
         lines = [result.describe() for result in results]
         found = coverage(results, knowledge) if show_coverage or fail_under is not None else None
         if found is not None:
@@ -213,96 +220,6 @@ def diff_command(
         raise typer.Exit(1)
 
 
-def _load_rules(rules: Path | None) -> KnowledgeBase:
-    """The rules as written (not compiled), for the commands that show them."""
-    from bonecds.api import default_rules_dir
-    from bonecds.loader import load_rules
-
-    return load_rules(rules or default_rules_dir())
-
-
-@rules_app.command("check")
-def rules_check(
-    directory: Annotated[
-        Path | None, typer.Argument(help="Rules directory (default: ./rules).")
-    ] = None,
-) -> None:
-    """Check every rule file; print every problem as file:line:column: error[code] message."""
-    from bonecds.api import load_knowledge
-
-    try:
-        knowledge = load_knowledge(directory)
-    except RuleError as error:
-        lines = [str(diagnostic) for diagnostic in error.diagnostics]
-        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
-    if knowledge.knowledge.lint:
-        lines = [str(diagnostic) for diagnostic in knowledge.knowledge.lint]
-        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
-    with _errors_as_exit():
-        rule_count = len(knowledge.knowledge.rules)
-        sys.stdout.write(
-            f"ok: {rule_count} rules, {len(knowledge.rules)} compiled engine rules, "
-            f"knowledge {knowledge.knowledge.version}\n"
-        )
-
-
-@rules_app.command("list")
-def rules_list(rules: RulesOption = None) -> None:
-    """List the rules: id, catalogue entry, kind, status and title."""
-    with _errors_as_exit():
-        knowledge = _load_rules(rules)
-        lines = [f"{r.id}\t{r.catalogue}\t{r.kind}\t{r.status}\t{r.title}" for r in knowledge.rules]
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-@rules_app.command("show")
-def rules_show(
-    rule_id: Annotated[str, typer.Argument(help="Rule id.")], rules: RulesOption = None
-) -> None:
-    """Show one rule: conditions in plain words, effects, evidence and citations."""
-    with _errors_as_exit():
-        from bonecds.explain import describe
-
-        knowledge = _load_rules(rules)
-        matches = [rule for rule in knowledge.rules if rule.id == rule_id]
-        if not matches:
-            _fail(f"error: no rule '{rule_id}'", 2)
-        rule = matches[0]
-        lines = [
-            f"{rule.id} ({rule.catalogue}, {rule.kind}, {rule.status}, v{rule.version})",
-            f"  {rule.title}",
-            f"  defined at {rule.file}:{rule.line}",
-            f"  when: {describe(rule.when)}",
-        ]
-        if rule.needs:
-            lines.append(f"  needs (conditional when unknown): {', '.join(rule.needs)}")
-        for branch in rule.branches:
-            head = f"  branch {branch.name}" if branch.name else "  effects"
-            cond = f" when {describe(branch.when)}" if branch.when else ""
-            lines.append(f"{head}{cond}:")
-            lines.extend(
-                f"    - {effect.model_dump(exclude_defaults=True)}" for effect in branch.effects
-            )
-        lines += [f"  rationale: {rule.rationale}", f"  evidence: {rule.evidence}", "  citations:"]
-        for citation in rule.citations:
-            source = knowledge.sources[citation.source]
-            lines.append(
-                f"    - {citation.source}: {source.title}"
-                + (f" ({citation.locator})" if citation.locator else "")
-            )
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-@rules_app.command("docs")
-def rules_docs(rules: RulesOption = None) -> None:
-    """Print the knowledge catalogue (Markdown): every rule in plain words, with citations."""
-    with _errors_as_exit():
-        from bonecds.catalogue import render_catalogue
-
-        text = render_catalogue(_load_rules(rules))
-    sys.stdout.write(text)
-
-
 @app.command("schema")
 def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or rules")]) -> None:
     """Print a JSON Schema: the patient profile, or the rule-file format."""
@@ -316,11 +233,13 @@ def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or r
 
 
 def _register_extensions() -> None:
-    """Commands that live beside their stage: `serve` (service.py) and `batch` (batch.py)."""
-    from bonecds import cli_batch, cli_serve
+    """Commands that live beside their stage: `serve` (service.py), `batch` (batch.py) and
+    `rules` (cli_rules.py)."""
+    from bonecds import cli_batch, cli_rules, cli_serve
 
     cli_serve.register(app, _errors_as_exit)
     cli_batch.register(app, _errors_as_exit)
+    cli_rules.register(app, _errors_as_exit)
 
 
 _register_extensions()
