@@ -96,7 +96,7 @@ def _read_leaf(
     value = raw[op]
     if isinstance(value, dict) and set(value) == {"field"}:
         value = FieldRef(str(value["field"]))
-    test = FieldTest(str(raw["field"]), op, value)
+    test = FieldTest(str(raw["field"]), op, value, reader.doc.position(path)[0])
     if check_field(reader, test.field, (*path, "field"), rule_id):
         _check_operand(reader, test, (*path, op), rule_id)
     return test

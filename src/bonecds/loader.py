@@ -219,7 +219,8 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
         return None
     rule_branches = tuple(branches)
     if effects:
-        rule_branches = (Branch("", None, (), tuple(effects)), *rule_branches)
+        line = reader.doc.position((*path, "effects"))[0]
+        rule_branches = (Branch("", None, (), tuple(effects), line), *rule_branches)
     return Rule(
         id=rule_id,
         version=raw["version"],
@@ -397,5 +398,6 @@ def _read_branches(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str
         )
         needs = _read_needs(reader, item.get("needs", []), (*where, "needs"), rule_id)
         effects = _read_effects(reader, item["effects"], (*where, "effects"), rule_id)
-        branches.append(Branch(str(item["name"]), when, needs, tuple(effects)))
+        line = reader.doc.position(where)[0]
+        branches.append(Branch(str(item["name"]), when, needs, tuple(effects), line))
     return branches

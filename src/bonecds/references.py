@@ -10,7 +10,7 @@ from bonecds._reader import Reference
 from bonecds.conditions import suggest
 from bonecds.errors import Diagnostic
 from bonecds.i18n import missing_translations
-from bonecds.rules import KnowledgeBase
+from bonecds.rules import All, Any_, Condition, KnowledgeBase, Not, Proposed
 
 
 def check_references(
@@ -95,3 +95,32 @@ def lint_translations(knowledge: KnowledgeBase) -> list[Diagnostic]:
                     Diagnostic("missing-translation", message, rule.file, rule.line, 1, rule.id)
                 )
     return lint
+
+
+def used_ids(knowledge: KnowledgeBase) -> set[str]:
+    """Every vocabulary id an active rule's effects or conditions name."""
+    used: set[str] = set()
+    for rule in knowledge.rules:
+        if not rule.active:
+            continue
+        for branch in rule.branches:
+            used |= option_tests(branch.when)
+            for effect in branch.effects:
+                data = effect.model_dump()
+                for key in ("propose", "adjust", "caution", "context"):
+                    if key in data:
+                        used.add(data[key])
+                for key in ("contraindicate", "gates", "applies_to"):
+                    used.update(data.get(key, []))
+        used |= option_tests(rule.when)
+    return used
+
+
+def option_tests(condition: Condition | None) -> set[str]:
+    if isinstance(condition, Proposed):
+        return {condition.option}
+    if isinstance(condition, All | Any_):
+        return set().union(*(option_tests(item) for item in condition.items))
+    if isinstance(condition, Not):
+        return option_tests(condition.item)
+    return set()
