@@ -118,25 +118,54 @@ def evaluate_command(
     why_not_option: Annotated[
         str | None, typer.Option("--why-not", help="Explain why OPTION was or was not proposed.")
     ] = None,
+    audit: Annotated[
+        Path | None,
+        typer.Option("--audit", help="Also write a replayable audit record (JSON) to this file."),
+    ] = None,
     rules: RulesOption = None,
 ) -> None:
     """Evaluate one patient and print the ranked management options."""
     with _errors_as_exit():
-        from bonecds.api import evaluate, load_knowledge, why_not
-        from bonecds.render import FORMATS
-        from bonecds.render.text import render_why_not
+        from bonecds.api import load_knowledge
+        from bonecds.audit import OutputOptions, make_record, record_json, render
 
         given = _parse_date(as_of) if as_of else None
         profile, scenario_date = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
         knowledge = load_knowledge(rules)
-        if why_not_option is not None:
-            answer = why_not(profile, knowledge, why_not_option, date)
-            text = answer.to_json() if output_format.value == "json" else render_why_not(answer)
-        else:
-            report = evaluate(profile, knowledge, date, explain=explain, language=lang.value)
-            text = FORMATS[output_format.value](report, explain)
+        options = OutputOptions(
+            format=output_format.value, language=lang.value, explain=explain, why_not=why_not_option
+        )
+        text, report = render(profile, knowledge, date, options)
+        if audit is not None:
+            record = make_record(profile, knowledge, date, options, text, report)
+            _write_audit(audit, record_json(record))
     sys.stdout.write(text)
+
+
+def _write_audit(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(f"error: cannot write the audit record {path} ({error.__class__.__name__})", 1)
+
+
+@app.command("replay")
+def replay_command(
+    path: Annotated[
+        Path, typer.Argument(help="An audit record (evaluate --audit, or the service).")
+    ],
+    rules: RulesOption = None,
+) -> None:
+    """Evaluate an audit record again: "same bytes", or what changed (knowledge, output, items)."""
+    with _errors_as_exit():
+        from bonecds.api import load_knowledge
+        from bonecds.audit import read_record, replay
+
+        outcome = replay(read_record(path), load_knowledge(rules))
+    sys.stdout.write("\n".join(outcome.lines) + "\n")
+    if not outcome.same:
+        raise typer.Exit(1)
 
 
 @app.command("test")

@@ -36,6 +36,10 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         feedback_db: Annotated[
             str, typer.Option(help="Card feedback: an SQLite file, or a postgresql:// URL.")
         ] = "bonecds-feedback.sqlite3",
+        audit_db: Annotated[
+            str | None,
+            typer.Option(help="Also keep a replayable audit record of every response here."),
+        ] = None,
         cors_origin: Annotated[
             list[str] | None, typer.Option(help="Allowed browser origin (repeatable).")
         ] = None,
@@ -66,6 +70,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
                 issuers=load_issuers(trusted_issuers) if trusted_issuers else (),
                 insecure_dev=insecure_dev,
                 feedback_db=feedback_db,
+                audit_db=audit_db,
                 cors_origins=tuple(cors_origin or ()),
                 max_body_bytes=max_body_kb * 1000,
                 allow_open_fhir=allow_open_fhir,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from bonecds._reader import Reader, Reference
 from bonecds.conditions import check_field, read_condition, suggest
+from bonecds.digests import files_digest
 from bonecds.errors import Diagnostic, RuleError
 from bonecds.references import check_references, lint_translations
 from bonecds.rules import (
@@ -94,7 +95,12 @@ def load_rules(directory: Path | str) -> KnowledgeBase:
     diagnostics.extend(check_references(knowledge, references, catalogue))
     if diagnostics:
         raise RuleError(sorted(diagnostics, key=lambda d: (d.file, d.line, d.column, d.code)))
-    return dataclasses.replace(knowledge, lint=tuple(lint_translations(knowledge)))
+    loaded = [
+        path for path in root.glob("*.yaml") if path.name not in (CATALOGUE_FILE, WAIVERS_FILE)
+    ]
+    return dataclasses.replace(
+        knowledge, lint=tuple(lint_translations(knowledge)), digest=files_digest(loaded)
+    )
 
 
 def _read_mapping(path: Path, diagnostics: list[Diagnostic]) -> Reader | None:

@@ -262,6 +262,7 @@ class KnowledgeBase:
     defaults: dict[str, float]
     directory: str
     lint: tuple[Diagnostic, ...] = ()
+    digest: str = ""  # of the files' contents (digests.files_digest); reports carry it
 
     def rule(self, rule_id: str) -> Rule:
         return next(rule for rule in self.rules if rule.id == rule_id)
