@@ -89,7 +89,7 @@ def load_rules(directory: Path | str) -> KnowledgeBase:
         sources=sources,
         vocabulary=vocabulary,
         version=str(settings.get("knowledge_version", "")),
-        defaults=_defaults(settings, root, diagnostics),
+        defaults=_defaults(settings_reader) if settings_reader else {},
         directory=str(root),
     )
     diagnostics.extend(check_references(knowledge, references, catalogue))
@@ -134,18 +134,15 @@ def _read_entries(
     return result
 
 
-def _defaults(
-    settings: dict[str, Any], root: Path, diagnostics: list[Diagnostic]
-) -> dict[str, float]:
-    defaults = settings.get("reference_defaults", {})
-    wanted = ("calcium_lln_mg_dl", "calcium_uln_mg_dl")
+def _defaults(reader: Reader) -> dict[str, float]:
+    defaults = reader.doc.data.get("reference_defaults", {})
     values = {}
-    for name in wanted:
+    for name in ("calcium_lln_mg_dl", "calcium_uln_mg_dl"):
         entry = defaults.get(name) if isinstance(defaults, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
         if not isinstance(value, int | float) or isinstance(value, bool):
             message = f"reference_defaults.{name}.value must be a number"
-            diagnostics.append(Diagnostic("missing-key", message, str(root / "settings.yaml")))
+            reader.report("missing-key", message, ("reference_defaults", name, "value"))
             continue
         values[name] = float(value)
     return values
