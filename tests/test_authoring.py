@@ -44,6 +44,12 @@ def test_rules_check_of_one_file_checks_it_against_its_directory(tmp_path: Path)
     ]
 
 
+def test_rules_check_of_a_missing_path_says_so(tmp_path: Path) -> None:
+    code, out, err = run("rules", "check", str(tmp_path / "x.yaml"))
+    assert (code, out) == (2, "")
+    assert err == f"error: {tmp_path / 'x.yaml'}: no such rules directory or rule file\n"
+
+
 def test_rules_show_is_plain_words_and_suggests_on_a_typo() -> None:
     code, out, _ = run("rules", "show", "zoledronic-acid-renal-dosing", "--rules", str(RULES))
     assert code == 0

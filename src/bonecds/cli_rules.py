@@ -66,6 +66,8 @@ def rules_check(
         from bonecds.api import default_rules_dir
 
         target = path or default_rules_dir()
+        if not target.exists():
+            _fail(f"error: {target}: no such rules directory or rule file", 2)
         only = target if target.is_file() else None
         problems, summary = _problems(target.parent if only else target)
         shown = [d for d in problems if only is None or Path(d.file) == only]
