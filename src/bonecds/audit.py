@@ -55,12 +55,18 @@ class AuditRecord(BaseModel):
     bonecds_version: str
     output_digest: str
     outcome: list[str]
+    input_notes: list[str] = []  # what a FHIR input held that was not used (fhir.py), as shown
 
 
 def render(
-    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, options: OutputOptions
+    profile: PatientProfile,
+    knowledge: Knowledge,
+    as_of: dt.date,
+    options: OutputOptions,
+    notes: list[str] | None = None,
 ) -> tuple[str, Report | None]:
-    """The output `bonecds evaluate` prints for these options, and the report behind it."""
+    """The output `bonecds evaluate` prints for these options (with the FHIR mapping's notes
+    on what the input held that was not used), and the report behind it."""
     from bonecds.render import FORMATS
     from bonecds.render.text import render_why_not
 
@@ -79,6 +85,7 @@ def make_record(
     options: OutputOptions,
     output: str,
     report: Report | None,
+    notes: list[str] | None = None,
 ) -> AuditRecord:
     from bonecds import __version__
     from bonecds.regression import outcome_lines
@@ -94,6 +101,7 @@ def make_record(
         bonecds_version=__version__,
         output_digest=digest(output.encode("utf-8")),
         outcome=outcome_lines(report) if report is not None else [],
+        input_notes=list(notes or []),
     )
 
 
@@ -137,8 +145,9 @@ def replay(record: AuditRecord, knowledge: Knowledge) -> Replay:
     """Evaluate the record's input again; "same bytes", or every difference found."""
     profile = parse_profile(record.input, "record.input")
     as_of = dt.date.fromisoformat(record.as_of)
-    output, report = render(profile, knowledge, as_of, record.output)
-    again = make_record(profile, knowledge, as_of, record.output, output, report)
+    notes = record.input_notes
+    output, report = render(profile, knowledge, as_of, record.output, notes)
+    again = make_record(profile, knowledge, as_of, record.output, output, report, notes)
     if again.output_digest == record.output_digest:
         return Replay(True, [f"same bytes: output {record.output_digest}"])
     return Replay(False, _differences(record, again))

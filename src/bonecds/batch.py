@@ -31,6 +31,7 @@ from typing import IO, Any, Protocol
 
 from bonecds.api import ENGINE_VERSION, Knowledge
 from bonecds.errors import InputError
+from bonecds.fhir import PATIENT_REFERENCE
 
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
@@ -178,10 +179,16 @@ def _resource(line: bytes, where: str) -> dict[str, Any]:
 
 
 def _patient_of(resource: dict[str, Any]) -> str | None:
-    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference")
-    if isinstance(reference, str) and "Patient/" in reference:
-        return reference.rsplit("Patient/", 1)[1]
-    return None
+    """The Patient id a resource's subject names: `Patient/<id>` (relative, absolute or
+    versioned) or `urn:uuid:<id>` as Synthea writes it."""
+    holder = resource.get("subject") or resource.get("patient")
+    reference = holder.get("reference") if isinstance(holder, dict) else None
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("urn:uuid:"):
+        return reference.removeprefix("urn:uuid:")
+    match = PATIENT_REFERENCE.search(reference)
+    return match.group(1) if match else None
 
 
 def _bundle(
@@ -196,7 +203,9 @@ def _bundle(
     own = by_patient.get(str(patient.get("id")), [])
     wanted = {str((r.get("medicationReference") or {}).get("reference")) for r in own}
     medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
-    entries = [{"resource": r} for r in (patient, *own, *medications)]
+    # The Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it.
+    entries = [{"fullUrl": f"urn:uuid:{patient.get('id')}", "resource": patient}]
+    entries += [{"resource": r} for r in (*own, *medications)]
     # The Bundle's timestamp is the batch date: ages and intervals are taken on that day.
     bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
     return json.dumps({**bundle, "entry": entries}).encode("utf-8")

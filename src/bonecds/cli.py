@@ -92,8 +92,10 @@ def _parse_date(text: str | None) -> dt.date:
         _fail(f"error: --as-of '{text}' is not a date (use YYYY-MM-DD)", 2)
 
 
-def _read_patient(path: str, as_of: dt.date | None) -> tuple[PatientProfile, dt.date | None]:
-    from bonecds.scenarios import read_patient
+def _read_patient(
+    path: str, as_of: dt.date | None
+) -> tuple[PatientProfile, dt.date | None, list[str]]:
+    from bonecds.scenarios import read_patient_with_notes as read_patient
 
     if path == "-":
         return read_patient(None, sys.stdin.read(), as_of)
@@ -130,15 +132,15 @@ def evaluate_command(
         from bonecds.audit import OutputOptions, make_record, record_json, render
 
         given = _parse_date(as_of) if as_of else None
-        profile, scenario_date = _read_patient(path, given)
+        profile, scenario_date, mapping_notes = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
         knowledge = load_knowledge(rules)
         options = OutputOptions(
             format=output_format.value, language=lang.value, explain=explain, why_not=why_not_option
         )
-        text, report = render(profile, knowledge, date, options)
+        text, report = render(profile, knowledge, date, options, mapping_notes)
         if audit is not None:
-            record = make_record(profile, knowledge, date, options, text, report)
+            record = make_record(profile, knowledge, date, options, text, report, mapping_notes)
             _write_audit(audit, record_json(record))
     sys.stdout.write(text)
 

@@ -27,8 +27,9 @@ def files_digest(paths: Iterable[Path]) -> str:
 
 
 def canonical_input(profile: PatientProfile) -> dict[str, Any]:
-    """The profile as evaluated, as JSON-ready data that parses back to the same profile."""
-    data: dict[str, Any] = profile.model_dump(mode="json", exclude_none=True)
+    """The profile as evaluated, as JSON-ready data that parses back to the same profile;
+    fields left at their default are left out, so a new optional field changes no digest."""
+    data: dict[str, Any] = profile.model_dump(mode="json", exclude_defaults=True)
     return data
 
 

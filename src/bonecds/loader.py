@@ -20,6 +20,7 @@ from bonecds._reader import Reader, Reference
 from bonecds.conditions import check_field, read_condition, suggest
 from bonecds.digests import files_digest
 from bonecds.errors import Diagnostic, RuleError
+from bonecds.facts import ReferenceDefaults
 from bonecds.references import check_references, lint_translations
 from bonecds.rules import (
     EFFECT_KEYS,
@@ -137,7 +138,7 @@ def _read_entries(
 def _defaults(reader: Reader) -> dict[str, float]:
     defaults = reader.doc.data.get("reference_defaults", {})
     values = {}
-    for name in ("calcium_lln_mg_dl", "calcium_uln_mg_dl"):
+    for name in [field.name for field in dataclasses.fields(ReferenceDefaults)]:
         entry = defaults.get(name) if isinstance(defaults, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
         if not isinstance(value, int | float) or isinstance(value, bool):
