@@ -6,11 +6,13 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bonecds import Knowledge, load_knowledge
+from bonecds import Knowledge, Report, evaluate, load_knowledge
+from bonecds.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = Path(os.environ.get("BONECDS_TEST_RULES", ROOT / "rules"))
@@ -31,3 +33,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:
     return load_knowledge(RULES)
+
+
+ScenarioReport = Callable[[Path, str], Report]
+
+
+@pytest.fixture(scope="session")
+def scenario_report(knowledge: Knowledge) -> ScenarioReport:
+    """`evaluate()` of a scenario in a language, made once per session: several tests read every
+    scenario's report (expectations, Chinese texts, the batch data path), and evaluating each
+    again per test only cost CI time. Reports are frozen models, safe to share."""
+    made: dict[tuple[Path, str], Report] = {}
+
+    def report(path: Path, language: str = "en") -> Report:
+        key = (path, language)
+        if key not in made:
+            scenario, profile = load_scenario(path)
+            made[key] = evaluate(profile, knowledge, scenario.as_of, language=language)
+        return made[key]
+
+    return report
