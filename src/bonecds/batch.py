@@ -31,6 +31,7 @@ from typing import IO, Any, Protocol
 
 from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
+from bonecds.batch_output import FULL_REPORT, OutputShape, finish, prepare, stream_path
 from bonecds.errors import InputError
 from bonecds.fhir import PATIENT_REFERENCE
 from bonecds.fhir_codes import as_dict
@@ -51,6 +52,11 @@ class BatchOptions:
     workers: int = 1
     resume: bool = False
     chunk_size: int = CHUNK_SIZE
+    shape: OutputShape = FULL_REPORT
+
+    @property
+    def stream_path(self) -> Path:
+        return stream_path(self.shape, self.output)
 
     @property
     def errors_path(self) -> Path:
@@ -286,7 +292,7 @@ def _load_checkpoint(options: BatchOptions, fresh: _Checkpoint, as_of_given: boo
 
 
 def _has_bytes(options: BatchOptions, saved: _Checkpoint) -> bool:
-    sizes = ((options.output, saved.output_bytes), (options.errors_path, saved.errors_bytes))
+    sizes = ((options.stream_path, saved.output_bytes), (options.errors_path, saved.errors_bytes))
     return all(path.is_file() and path.stat().st_size >= size for path, size in sizes)
 
 
@@ -310,13 +316,15 @@ class _Writer:
         self.options, self.checkpoint = options, checkpoint
         self.summary = Summary(**checkpoint.summary)
         mode = "r+b" if checkpoint.lines_done else "wb"
-        self.out = stack.enter_context(_open(options.output, mode))
+        self.out = stack.enter_context(_open(options.stream_path, mode))
         self.err = stack.enter_context(_open(options.errors_path, mode))
         # Anything written after the last checkpoint is discarded: it will be written again.
         self.out.truncate(checkpoint.output_bytes)
         self.err.truncate(checkpoint.errors_bytes)
         self.out.seek(checkpoint.output_bytes)
         self.err.seek(checkpoint.errors_bytes)
+        if not checkpoint.output_bytes:
+            self.out.write(options.shape.header())
         self._saved_at = time.monotonic()
 
     def write(self, result: ChunkResult) -> None:
@@ -359,6 +367,7 @@ def run_batch(
     """Evaluate every record of `options.input`; return the summary of the whole run."""
     if not options.input.exists():
         raise InputError(f"{options.input}: no such input file")
+    prepare(options.shape, options.output)
     as_of = options.as_of or dt.date.today()
     checkpoint = _new_checkpoint(options, knowledge, as_of)
     if options.resume:
@@ -368,7 +377,7 @@ def run_batch(
         writer = _Writer(options, checkpoint, stack)
         if checkpoint.complete:
             return writer.summary
-        factory = runner or _default_runner(options.workers)
+        factory = runner or _default_runner(options.workers, options.shape)
         active = stack.enter_context(factory(knowledge, as_of))
         chunks = read_chunks(options.input, checkpoint.lines_done, options.chunk_size, as_of)
         if progress is not None:
@@ -382,10 +391,11 @@ def run_batch(
             writer.save()
             raise BatchInterrupted(f"interrupted after line {checkpoint.lines_done}") from None
         writer.save(complete=True)
-        return writer.summary
+    finish(options.shape, options.output)
+    return writer.summary
 
 
-def _default_runner(workers: int) -> RunnerFactory:
+def _default_runner(workers: int, shape: OutputShape) -> RunnerFactory:
     from bonecds.distributed import local_runner  # the runners import this module
 
-    return lambda knowledge, as_of: local_runner(knowledge, as_of, workers)
+    return lambda knowledge, as_of: local_runner(knowledge, as_of, workers, shape)

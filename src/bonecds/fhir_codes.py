@@ -232,14 +232,10 @@ DRUGS = {
 }
 BMA_AGENTS = ("zoledronic_acid", "denosumab", "pamidronate", "ibandronate")
 # DRUGS rows that are a class of `meds.systemic_therapy` (profile.SystemicTherapyClass).
-SYSTEMIC_CLASSES: tuple[str, ...] = (
-    "aromatase_inhibitor",
-    "tamoxifen",
-    "anti_her2",
-    "cdk46_inhibitor",
-    "adt",
+SYSTEMIC_CLASSES = (
+    *("aromatase_inhibitor", "tamoxifen", "anti_her2", "cdk46_inhibitor", "adt"),
+    "ar_pathway_inhibitor",
 )
-SYSTEMIC_CLASSES += ("ar_pathway_inhibitor",)
 CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},
@@ -312,7 +308,7 @@ def _texts(concept: Any) -> list[str]:
 def concept_text(concept: Any) -> str:
     """A CodeableConcept's text, else its first display, else its first code: for notes
     (the name of a code, never a patient value); "uncoded" when there is none."""
-    codes = [str(c["code"]) for c in codings(concept) if isinstance(c.get("code"), str)]
+    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
     return next(iter(_texts(concept) + codes), "uncoded")
 
 
@@ -326,7 +322,7 @@ def codes_in(concept: Any, system: str) -> list[str]:
 
 
 def code_of(concept: Any) -> str | None:
-    codes = [c.get("code") for c in codings(concept) if isinstance(c.get("code"), str)]
+    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
     return codes[0] if codes else None
 
 
