@@ -52,6 +52,10 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
                 "postgresql:// URL. Shared by all workers.",
             ),
         ] = "bonecds-feedback.sqlite3",
+        audit_db: Annotated[
+            str | None,
+            typer.Option(help="Also keep a replayable audit record of every response here."),
+        ] = None,
         workers: Annotated[
             int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
         ] = 1,
@@ -82,6 +86,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             "trusted_issuers": str(trusted_issuers) if trusted_issuers else None,
             "insecure_dev": insecure_dev,
             "database": database,
+            "audit_db": audit_db,
             "cors_origins": cors_origin or [],
             "max_body_bytes": max_body_kb * 1000,
             "allow_open_fhir": allow_open_fhir,
@@ -121,6 +126,7 @@ def _config(settings: dict[str, Any]) -> ServiceConfig:
         issuers=load_issuers(Path(issuers)) if issuers else (),
         insecure_dev=settings["insecure_dev"],
         feedback_db=settings["database"],
+        audit_db=settings.get("audit_db"),
         cors_origins=tuple(settings["cors_origins"]),
         max_body_bytes=settings["max_body_bytes"],
         allow_open_fhir=settings["allow_open_fhir"],

@@ -33,6 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bonecds.api import Knowledge, evaluate, load_knowledge
+from bonecds.audit import AuditStore, report_record
 from bonecds.cds_cards import CardContext, order_cards, patient_view_cards, state_notes
 from bonecds.cds_hooks import (
     PREFETCH,
@@ -101,6 +102,7 @@ class ServiceConfig:
     insecure_dev: bool = False
     # Feedback and the jti replay table: an SQLite file, or a postgresql:// URL.
     feedback_db: Path | str = Path("bonecds-feedback.sqlite3")
+    audit_db: Path | str | None = None  # opt-in audit records (audit.py): SQLite or postgresql://
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 5_000_000
     allow_open_fhir: bool = False  # fhirServer without fhirAuthorization (checklist R-8)
@@ -223,6 +225,7 @@ class CdsService:
         self.knowledge = config.knowledge or load_knowledge(config.rules_dir)
         self.store = open_store(config.feedback_db)  # feedback and the jti replay table
         self.verifier = TokenVerifier(config.issuers, self.store)
+        self.audit = AuditStore(config.audit_db) if config.audit_db is not None else None
         self.base = config.base_url.rstrip("/")
         self.source = Source(
             label="bonecds (research prototype, not a medical device)",
@@ -264,6 +267,8 @@ class CdsService:
             profile = _after_signing(profile, drafts.agents, drafts.dental_planned)
             notes += [f"Draft order: {problem}" for problem in drafts.problems]
         report = evaluate(profile, self.knowledge, today)
+        if self.audit is not None:
+            self.audit.add(service.id, report_record(profile, self.knowledge, today, report))
         ctx = CardContext(
             hook_request.hookInstance, self.source, _dates(report, mapping.dates), notes
         )
