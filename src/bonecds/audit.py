@@ -75,7 +75,21 @@ def render(
         text = answer.to_json() if options.format == "json" else render_why_not(answer)
         return text, None
     report = evaluate(profile, knowledge, as_of, explain=options.explain, language=options.language)
+    report = with_mapping_notes(report, notes or [])
     return FORMATS[options.format](report, options.explain), report
+
+
+def with_mapping_notes(report: Report, notes: list[str]) -> Report:
+    """The report with the FHIR mapping notes: what the input held that was not used, and why."""
+    from bonecds.report import NoteOut
+
+    if not notes:
+        return report
+    extra = [
+        NoteOut(text=f"FHIR: {note}", applies_to=[], rules=["fhir-mapping"], citations=[])
+        for note in notes
+    ]
+    return report.model_copy(update={"notes": [*report.notes, *extra]})
 
 
 def make_record(
