@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psutil
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,7 +183,9 @@ def run_load(workers: int, rate: float, duration: float) -> dict[str, float]:
             headers["Content-Type"] = "application/json"
             raws.append(http_request("POST", path, headers, json.dumps(body).encode()))
         port = int(served.base.rsplit(":", 1)[1])
+        cpu_before = _server_cpu_s(served)
         _, measured = asyncio.run(_open_loop(port, raws, rate))
+        cpu_ms = (_server_cpu_s(served) - cpu_before) * 1000 / len(raws)
     ok = measured.latencies_ms
     return {
         "workers": workers,
@@ -193,7 +196,16 @@ def run_load(workers: int, rate: float, duration: float) -> dict[str, float]:
         "max ms": max(ok, default=float("nan")),
         "errors": measured.errors,
         "requests": measured.sent,
+        "server CPU ms": cpu_ms,
     }
+
+
+def _server_cpu_s(served: Served) -> float:
+    """CPU seconds used so far by `bonecds serve` and its workers: a figure that other load on
+    the machine does not inflate, unlike latency."""
+    parent = psutil.Process(served.process.pid)
+    processes = [parent, *parent.children(recursive=True)]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
 def jti_scaling(live: tuple[int, ...] = (0, 10_000, 36_000), calls: int = 600) -> dict[int, float]:
@@ -242,15 +254,16 @@ def main() -> None:
         print(f"| {size:,} | {micro:.0f} | {micro / base:.2f}x |")
     if args.jti_only:
         return
-    print("\n| workers | offered rps | answered rps | p50 ms | p99 ms | max ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| workers | offered rps | answered rps | p50 ms | p99 ms | max ms | errors |", end="")
+    print(" server CPU per request |\n|---|---|---|---|---|---|---|---|")
     for workers in args.workers:
         for rate in args.rate:
             row = run_load(workers, rate, args.duration)
             print(
                 f"| {workers} | {rate:.0f} | {row['answered rps']:.1f} | {row['p50 ms']:.1f}"
                 f" | {row['p99 ms']:.1f} | {row['max ms']:.1f}"
-                f" | {row['errors']:.0f} of {row['requests']:.0f} |",
+                f" | {row['errors']:.0f} of {row['requests']:.0f}"
+                f" | {row['server CPU ms']:.1f} ms |",
                 flush=True,
             )
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

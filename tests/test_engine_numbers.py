@@ -200,3 +200,24 @@ def test_a_derived_value_beyond_every_double_is_refused_naming_its_inputs(
     defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
     with pytest.raises(InputError, match=r"weight_kg.*derived\.crcl_ml_min"):
         to_facts(profile, defaults)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_non_finite_number_reaching_the_engine_is_named_as_such(
+    knowledge: Knowledge, value: float
+) -> None:
+    # Validation and facts.py refuse these first; the engine still says what went wrong.
+    with pytest.raises(InternalError, match="not finite"):
+        run_engine(knowledge, Facts({"age_years": value}, ()))
+    assert run_engine(knowledge, Facts({"age_years": 50}, ())) == run_engine(
+        knowledge, Facts({"age_years": 50}, ())
+    )
+
+
+def test_text_that_is_not_unicode_is_refused_naming_its_field(knowledge: Knowledge) -> None:
+    # A lone surrogate (e.g. "\ud800" in JSON) cannot be written as UTF-8 for durable_rules.
+    facts = Facts({"primary.histology": "adeno\ud800carcinoma", "age_years": 50}, ())
+    with pytest.raises(InputError, match=r"^primary\.histology: "):
+        run_engine(knowledge, facts)
+    same = Facts({"primary.histology": "adenocarcinoma é \x00 \"'\\", "age_years": 50}, ())
+    assert run_engine(knowledge, same) == Floor(knowledge).firings(same)

@@ -19,7 +19,7 @@ from bonecds.fhir import (
     map_resources,
     parse_resources,
 )
-from bonecds.fhir_codes import ICD10CM, LOINC, RXNORM, SNOMED, UCUM, identify_drug
+from bonecds.fhir_codes import ICD10CM, ICDO3, LOINC, RXNORM, SNOMED, UCUM, identify_drug
 from bonecds.fhir_orders import dose_mg, read_draft_orders
 from bonecds.profile import Quantity
 from tests.conftest import AS_OF, FIXTURES, RULES
@@ -172,7 +172,9 @@ def test_invalid_r4_is_noted_and_skipped_and_non_fhir_is_refused() -> None:
         n.startswith("Observation/o-broken: effectiveDateTime:") and n.endswith("not used")
         for n in result.notes
     )
-    assert result.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")
+    # its date is unreadable, so it may be the latest: no older creatinine stands in for it
+    assert result.profile.labs.scr is None
+    assert "labs.scr: the latest result is unusable; left unknown" in result.notes
     diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # not read
     with pytest.raises(ProfileError) as caught:
         parse_resources([*resources(), diet, "junk"], "bundle.entry")
@@ -191,7 +193,10 @@ def test_an_r5_medication_request_is_skipped_and_the_list_is_not_complete() -> N
         "medication": {"concept": {"text": "zoledronic acid"}},
     }
     result = mapped(resources(r5), complete=frozenset({"medications"}))
-    assert any(n.startswith("MedicationRequest/r5: medication: Extra inputs") for n in result.notes)
+    assert (
+        "MedicationRequest/r5: no medicationCodeableConcept or medicationReference; not used"
+        in result.notes
+    )
     assert result.profile.meds.current_bma is None  # unknown, not "none"
 
 
@@ -747,3 +752,53 @@ def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports(
     loinc |= {ECOG_LOINC, KARNOFSKY_LOINC, DISEASE_STATUS_LOINC, VARIANT_LOINC, "82810-3"}
     assert [c for c in sorted(loinc) if f"{LOINC}|{c}" not in asked] == []
     assert [c for c in sorted(TNM_STAGE_GROUP) if f"{SNOMED}|{c}" not in asked] == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, "1.3"])
+def test_a_value_that_is_not_a_finite_number_is_noted_not_used(value: Any) -> None:
+    item = observation("o-odd", "2160-0", 1.0, "mg/dL", effectiveDateTime=LATEST)
+    item["valueQuantity"]["value"] = value
+    result = mapped(resources(item))
+    assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
+    assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.notes)
+
+
+def test_histology_of_the_primary_from_icdo3_or_snomed_text() -> None:
+    icdo3 = {
+        "url": "x-histology",
+        "valueCodeableConcept": {"coding": [{"system": ICDO3, "code": "8500/3"}]},
+    }
+    primary = condition("c-primary-2", ICD10CM, "C50.912", extension=[icdo3])
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.histology_icdo3 == "8500/3"
+    text = {
+        "url": "x-histology",
+        "valueCodeableConcept": {
+            "coding": [
+                {"system": SNOMED, "code": "82711006", "display": "Infiltrating duct carcinoma"}
+            ]
+        },
+    }
+    primary = condition("c-primary-3", ICD10CM, "C50.912", extension=[text])
+    assert (
+        mapped(resources(primary, drop=("c-primary",))).profile.primary.histology
+        == "Infiltrating duct carcinoma"
+    )
+
+
+@pytest.mark.parametrize(
+    ("score", "ecog"), [(100, 0), (90, 1), (80, 1), (70, 2), (60, 3), (50, 3), (40, 4), (10, 4)]
+)
+def test_karnofsky_gives_a_computed_ecog_when_none_is_recorded(score: int, ecog: int) -> None:
+    kps = {
+        "resourceType": "Observation",
+        "id": "o-kps",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "89243-0"}]},
+        "effectiveDateTime": LATEST,
+        "valueInteger": score,
+    }
+    result = mapped(resources(kps, drop=("o-ecog",)))
+    assert result.profile.ecog == ecog
+    assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.notes)
+    assert mapped(resources(kps)).profile.ecog == 1  # a recorded ECOG wins

@@ -277,3 +277,14 @@ def test_new_fields_refuse_invalid_values(data: dict, field: str) -> None:
     with pytest.raises(ProfileError) as caught:
         parse_profile(data)
     assert f": {field}: " in caught.value.problems[0]
+
+
+def test_creatinine_rise_since_the_agent_started_is_derived_with_its_inputs() -> None:
+    profile = parse_profile(
+        {"labs": {"scr": "132.6 umol/L"}, "meds": {"bma_start_scr": "1.0 mg/dL"}}
+    )
+    facts = to_facts(profile, DEFAULTS)
+    assert facts.values["derived.scr_rise_since_bma_start_mg_dl"] == 0.5
+    (derived,) = [d for d in facts.derived if d.field == "derived.scr_rise_since_bma_start_mg_dl"]
+    assert derived.inputs == {"labs.scr_mg_dl": 1.5, "meds.bma_start_scr_mg_dl": 1.0}
+    assert "derived.scr_rise_since_bma_start_mg_dl" not in facts_of({"labs": {"scr": "1.5 mg/dL"}})

@@ -859,6 +859,16 @@ def test_the_access_log_names_routes_never_raw_paths(
     assert "pt-secret" not in logged
 
 
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"1e999", b"-1e999"])
+def test_a_number_beyond_a_double_is_400(service: Running, number: bytes) -> None:
+    # A 400-digit lab value overflowed the unit conversion (500); 1e999 became infinite.
+    body = request("patient-view")
+    _observations(body)[0]["valueQuantity"]["value"] = 123456789.0
+    raw = json.dumps(body).encode().replace(b"123456789.0", number)
+    issues = _outcome(call(service, "/cds-services/bonecds-patient-view", raw), 400)
+    assert issues[0]["diagnostics"] == ("body: a number beyond the range of a double (RFC 8259 §6)")
+
+
 def test_a_lone_surrogate_in_a_draft_order_is_400_not_500(service: Running) -> None:
     body = request("order-sign")
     body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\udc00"
@@ -1035,6 +1045,18 @@ def test_trusted_issuers_are_read_from_a_file(tmp_path: Path) -> None:
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"  # what the Sandbox sends
 
 
+@pytest.mark.parametrize("served", [[1, 2], {"keys": "none"}, {"keys": [{"kty": "nope"}]}])
+def test_a_jwks_url_serving_no_jwk_set_refuses_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: Any
+) -> None:
+    url = "https://ehr.test.example/jwks.json"
+    answer = httpx.Response(200, json=served, request=httpx.Request("GET", url))
+    monkeypatch.setattr(httpx, "get", lambda *_args, **_kwargs: answer)
+    verifier = TokenVerifier((TrustedIssuer(ISS, jwks_url=url),), SqliteStore(tmp_path / "r.db"))
+    aud = "https://bonecds.example/cds-services"
+    assert verifier.verify(token(aud), [aud]) == "unknown key"
+
+
 def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_path: Path) -> None:
     # The Sandbox always sends a jku; pinning its keys in a file must not need jwks_url
     # (network access) too (issue 13/9). The jku is matched, never fetched.
@@ -1059,9 +1081,13 @@ def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_pat
         ({"iss": ISS}, "issuers[0]: needs a jwks_file or a jwks_url"),
         ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": SANDBOX_JKU}, "not a trusted-issuers file"),
         ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": [1]}, "not a trusted-issuers file"),
+        ({"iss": ISS, "jwks_file": "list.json"}, "issuers[0]: jwks_file is not a JWK Set"),
+        ({"iss": ISS, "jwks_file": "empty.json"}, "issuers[0]: jwks_file is not a JWK Set"),
     ],
 )
 def test_trusted_issuer_entries_are_checked(tmp_path: Path, entry: Any, message: str) -> None:
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "empty.json").write_text('{"keys": []}')
     (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
     with pytest.raises(InputError, match=re.escape(message)):
         load_issuers(tmp_path / "issuers.json")

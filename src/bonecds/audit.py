@@ -39,6 +39,7 @@ class OutputOptions(BaseModel):
     language: str = "en"
     explain: bool = False
     why_not: str | None = None
+    width: int | None = None  # the text report's width (the terminal's), so replay is exact
 
 
 class AuditRecord(BaseModel):
@@ -67,19 +68,25 @@ def render(
 ) -> tuple[str, Report | None]:
     """The output `bonecds evaluate` prints for these options (with the FHIR mapping's notes
     on what the input held that was not used), and the report behind it."""
-    from bonecds.render import FORMATS
+    from bonecds.render import render as render_report
+    from bonecds.render.layout import PIPE_WIDTH
     from bonecds.render.text import render_why_not
 
     if options.why_not is not None:
         answer = why_not(profile, knowledge, options.why_not, as_of)
         text = answer.to_json() if options.format == "json" else render_why_not(answer)
         return text, None
-    report = evaluate(profile, knowledge, as_of, explain=options.explain, language=options.language)
-    report = with_mapping_notes(report, notes or [])
-    return FORMATS[options.format](report, options.explain), report
+    # The HTML page always carries the logic: it is the basis for independent review.
+    traced = options.explain or options.format == "html"
+    report = evaluate(profile, knowledge, as_of, explain=traced, language=options.language)
+    report = _with_mapping_notes(report, notes or [])
+    links = {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
+    width = options.width or PIPE_WIDTH
+    text = render_report(report, options.format, options.explain, width=width, links=links)
+    return text, report
 
 
-def with_mapping_notes(report: Report, notes: list[str]) -> Report:
+def _with_mapping_notes(report: Report, notes: list[str]) -> Report:
     """The report with the FHIR mapping notes: what the input held that was not used, and why."""
     from bonecds.report import NoteOut
 

@@ -51,6 +51,7 @@ class OutputFormat(StrEnum):
     json = "json"
     yaml = "yaml"
     markdown = "markdown"
+    html = "html"
 
 
 class Language(StrEnum):
@@ -130,13 +131,18 @@ def evaluate_command(
     with _errors_as_exit():
         from bonecds.api import load_knowledge
         from bonecds.audit import OutputOptions, make_record, record_json, render
+        from bonecds.render import terminal_width
 
         given = _parse_date(as_of) if as_of else None
         profile, scenario_date, mapping_notes = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
         knowledge = load_knowledge(rules)
         options = OutputOptions(
-            format=output_format.value, language=lang.value, explain=explain, why_not=why_not_option
+            format=output_format.value,
+            language=lang.value,
+            explain=explain,
+            why_not=why_not_option,
+            width=terminal_width() if output_format.value == "text" else None,
         )
         text, report = render(profile, knowledge, date, options, mapping_notes)
         if audit is not None:

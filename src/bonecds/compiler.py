@@ -96,14 +96,14 @@ class CompiledKnowledge:
 
 # durable_rules reads integers with atoll (64 bits) and compares an integer with a double as a
 # double: beyond 2**53 an integer is compared as the double nearest to it, on both sides.
-_EXACT_INTEGER = 2**53
+EXACT_INTEGER = 2**53
 
 
 def engine_number(value: Any) -> Any:
     """A value as durable_rules compares it: an integer beyond 2**53 becomes the nearest double
     (the largest double if none is that large, which keeps it above every rule constant), so
     the engine and the floor compare the same numbers. Anything else is returned unchanged."""
-    if type(value) is not int or -_EXACT_INTEGER <= value <= _EXACT_INTEGER:
+    if type(value) is not int or -EXACT_INTEGER <= value <= EXACT_INTEGER:
         return value
     try:
         return float(value)

@@ -44,6 +44,7 @@ import orjson
 
 from bonecds._json import compact
 from bonecds.compiler import (
+    EXACT_INTEGER,
     CompiledKnowledge,
     CompiledRule,
     engine_number,
@@ -52,7 +53,7 @@ from bonecds.compiler import (
     partition_rules,
     patient_keys,
 )
-from bonecds.errors import InternalError
+from bonecds.errors import InternalError, ProfileError
 from bonecds.facts import FIELDS, Facts
 
 # durable_rules_engine.assert_fact's outcome codes (durable rules.h; durable.engine reads them
@@ -120,24 +121,25 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
         ruleset = _ensure_registered(compiled)
         session = _sessions.get(compiled.ruleset_name) or _Session(ruleset)
         _sessions[compiled.ruleset_name] = session
-        reusable = failed = False
+        reusable, failed = False, True  # until the evaluation has run and been cleared
         try:
             for index, partition in enumerate(ruleset.partitions):
                 fact = encode_facts(facts.values, partition.plan, as_text=True)
                 patient = {"t": "p", **fact, "sid": session.sid}
-                session.assert_fact(index, compact(patient))
+                session.assert_fact(index, _patient_json(patient, partition.plan))
             # Every partition has run to completion before a stratum's marker (stratified negation).
             for stratum, awaiting in enumerate(ruleset.phases, start=1):
                 for index in awaiting:
                     session.assert_fact(index, f'{_PHASE},"n":{stratum},"sid":"{session.sid}"}}')
             fired = sorted(set(session.fired), key=_firing_key)
             reusable = session.clear()
+            failed = False
             return fired
         except (durable.error, MemoryError) as error:
-            failed = True
-            session.drain()
             raise InternalError(f"rules engine failure ({error.__class__.__name__})") from None
         finally:
+            if failed:  # whatever failed: deleting a state with actions pending kills the process
+                session.drain()
             session.evaluations += 1
             if not reusable or session.evaluations >= SESSION_EVALUATIONS:
                 del _sessions[compiled.ruleset_name]
@@ -157,7 +159,7 @@ class _Session:
         count = len(ruleset.partitions)
         self.states: list[int | None] = [None] * count
         self.fired: list[Firing] = []
-        self.asserted: list[list[str]] = [[] for _ in range(count)]
+        self.asserted: list[dict[str, None]] = [{} for _ in range(count)]  # in order, once
         self.evaluations = 0
 
     def assert_fact(self, index: int, text: str) -> None:
@@ -168,8 +170,8 @@ class _Session:
         pending = [(index, text)]
         while pending:
             index, text = pending.pop()
-            if self._assert(index, text) == _NOT_HANDLED:
-                continue  # no rule matched this fact: a normal outcome (notes §11)
+            if self._assert(index, text) in (_NOT_HANDLED, _OBSERVED):
+                continue  # no rule matched this fact (a normal outcome: notes §11), or it is known
             actions = self.ruleset.partitions[index].actions
             for messages in self._ready_actions(index):
                 action = actions.get(_rule_name(messages))
@@ -185,10 +187,15 @@ class _Session:
                             pending.append((target, fact))
 
     def _assert(self, index: int, text: str) -> int:
+        asserted = self.asserted[index]
+        if text in asserted:
+            # durable_rules would merge it with the first (notes §7); spared, as options
+            # proposed by many rules would otherwise be asserted once per rule and ruleset.
+            return _OBSERVED
         outcome, self.states[index] = durable.assert_fact(
             self.ruleset.partitions[index].handle, text
         )
-        self.asserted[index].append(text)
+        asserted[text] = None
         return int(outcome)
 
     def clear(self) -> bool:
@@ -203,7 +210,7 @@ class _Session:
             for text in (*markers, *others):
                 durable.retract_fact(partition.handle, text)
             empty = empty and self._empty(index)
-        self.asserted, self.fired = [[] for _ in self.asserted], []
+        self.asserted, self.fired = [{} for _ in self.asserted], []
         return empty
 
     def _empty(self, index: int) -> bool:
@@ -281,18 +288,45 @@ def encode_facts(
     """The patient fact of `values` under `plan` (by default every key), numbers as durable_rules
     compares them (`engine_number`); `as_text`: floats also as its JSON reader takes them."""
     fact: dict[str, Any] = {}
+    scalars, lists = plan.scalars, plan.lists
     for path, value in values.items():
-        flags = plan.lists.get(path)
-        if flags is not None:
-            for member, key in flags:
-                fact[key] = member in value
-        elif path in plan.scalars:
-            if type(value) is int:
-                value = engine_number(value)  # a float beyond 2**53
-            if as_text and type(value) is float:
-                value = _float_json(value)
-            fact[plan.scalars[path]] = value
+        key = scalars.get(path)
+        if key is not None:
+            # The checks are inlined (and the rare cases called): this runs for every value.
+            kind = type(value)
+            if kind is float:
+                if as_text and not 1e-4 <= abs(value) < 1e15:
+                    value = _float_json(value)
+            elif kind is int and not -EXACT_INTEGER <= value <= EXACT_INTEGER:
+                value = engine_number(value)
+                if as_text:
+                    value = _float_json(value)
+            fact[key] = value
+        else:
+            for member, flag in lists.get(path, ()):
+                fact[flag] = member in value
     return fact
+
+
+def _patient_json(patient: dict[str, Any], plan: FactPlan) -> str:
+    """The patient fact's JSON text; text that cannot be UTF-8 (an unpaired surrogate, which
+    JSON's \\u escapes can carry) is refused naming its field, looked for only then."""
+    try:
+        return compact(patient)
+    except UnicodeEncodeError:
+        for path, key in plan.scalars.items():
+            value = patient.get(key)
+            if isinstance(value, str) and not _utf8(value):
+                raise ProfileError([f"{path}: text that is not valid Unicode"]) from None
+        raise
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def engine_json(data: Any) -> str:

@@ -88,6 +88,9 @@ _DERIVED_FIELDS = (
     FieldSpec("derived.calcium_uln_mg_dl", "number", input_path="labs.calcium_uln", unit="mg/dL"),
     FieldSpec("derived.calcium_reference_default", "bool", input_path="labs.calcium_lln"),
     FieldSpec(
+        "derived.scr_rise_since_bma_start_mg_dl", "number", input_path="labs.scr", unit="mg/dL"
+    ),
+    FieldSpec(
         "derived.calcium_ionised_lln_mg_dl",
         "number",
         input_path="labs.calcium_ionised_lln",
@@ -166,6 +169,7 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
         *_creatinine_clearance(values),
         *_corrected_calcium(values),
         *_calcium_reference(values, defaults),
+        *_creatinine_rise(values),
         *_ionised_calcium_reference(values, defaults),
     ]
     for item in derived:
@@ -253,6 +257,18 @@ def _corrected_calcium(values: dict[str, Any]) -> list[DerivedValue]:
     method = "albumin-corrected (Payne: Ca + 0.8 x (4.0 - albumin g/dL))"
     inputs = {"labs.calcium_total_mg_dl": total, "labs.albumin_g_dl": albumin}
     return [DerivedValue("derived.corrected_calcium_mg_dl", corrected, "mg/dL", method, inputs)]
+
+
+def _creatinine_rise(values: dict[str, Any]) -> list[DerivedValue]:
+    # The zoledronic-acid label withholds the drug on a rise from the creatinine at its start.
+    needed = ("labs.scr_mg_dl", "meds.bma_start_scr_mg_dl")
+    if any(name not in values for name in needed):
+        return []
+    current, start = (values[name] for name in needed)
+    method = "serum creatinine now minus at the start of the current bone-modifying agent"
+    inputs = {name: values[name] for name in needed}
+    rise = round(current - start, 2)
+    return [DerivedValue("derived.scr_rise_since_bma_start_mg_dl", rise, "mg/dL", method, inputs)]
 
 
 def _histology_class(values: dict[str, Any]) -> None:

@@ -37,7 +37,9 @@ from bonecds.fhir_codes import (
     ECOG_LOINC,
     HGNC,
     ICDO3,
+    KARNOFSKY_CITATION,
     KARNOFSKY_LOINC,
+    KARNOFSKY_TO_ECOG,
     LOINC,
     LOINC_LABS,
     LONG_BONES,
@@ -74,6 +76,7 @@ _PROFILE_SITES = typing.get_args(PrimarySite)
 
 
 _MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+_MEDICATION_ELEMENTS = ("medicationCodeableConcept", "medicationReference")
 # Types read only through references (a Medication) or by the order hooks (ServiceRequest), and
 # administrative types that carry no clinical fact: not listed as unused.
 _QUIET_TYPES = {"Medication", "ServiceRequest", "Practitioner", "PractitionerRole", "Organization"}
@@ -82,6 +85,7 @@ _QUIET_TYPES |= {"Location", "Encounter", "Provenance", "OperationOutcome", "Dev
 PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _STAGE_GROUP = re.compile(r"\bstage (IV|III|II|I)(?:[ABC]\d?)?\b", re.IGNORECASE)
 _DAY = re.compile(r"^\d{4}-\d\d-\d\d")
+_ICDO3 = re.compile(r"^\d{4}/\d$")
 _SHAPE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
@@ -167,8 +171,57 @@ def parse_resources(raw: Iterable[Any], where: str) -> list[dict[str, Any]]:
     return parsed
 
 
+# FHIR R4 `date`, `dateTime` and `instant` (the regular expression of the R4 datatypes page).
+_FHIR_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]"
+    r"|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3])"
+    r":[0-5][0-9]|14:00)))?)?)?"
+)
+# Per type, the date elements the mapping reads (`a.b`: element b of element a) and its
+# quantities (`referenceRange.0.low`: the low limit of the first range).
+_DATES = {
+    "Patient": ("birthDate", "deceasedDateTime"),
+    "Condition": ("onsetDateTime", "recordedDate"),
+    "Observation": ("effectiveDateTime", "effectivePeriod.end", "effectiveInstant", "issued"),
+    "Procedure": ("performedDateTime", "performedPeriod.end"),
+}
+_QUANTITIES = {"Observation": ("valueQuantity", "referenceRange.0.low", "referenceRange.0.high")}
+
+
+def shape_problems(resource: dict[str, Any]) -> list[str]:
+    """What the mapping reads and must not take on trust: dates in FHIR form (a date decides
+    which value is the latest) and finite quantity values. Every other element is read
+    defensively, so validating the whole resource (most of a request's cost) is not needed."""
+    problems, kind = [], resource["resourceType"]
+    for path in _DATES.get(kind, ()):
+        value = resource.get(path) if "." not in path else _element(resource, path)
+        if value is not None and not (isinstance(value, str) and _FHIR_DATETIME.fullmatch(value)):
+            problems.append(f"{path}: not a FHIR date or dateTime")
+    for path in _QUANTITIES.get(kind, ()) if "valueQuantity" in resource else ():
+        value = as_dict(_element(resource, path)).get("value")
+        if value is not None and not _finite(value):
+            problems.append(f"{path}.value: not a finite number")
+    return problems
+
+
+def _element(resource: dict[str, Any], path: str) -> Any:
+    node: Any = resource
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit():
+            node = node[int(part)] if len(node) > int(part) else None
+        else:
+            node = as_dict(node).get(part)
+    return node
+
+
+def _finite(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and abs(value) < float("inf")
+
+
 def validation_problems(resource: dict[str, Any], label: str) -> list[str]:
-    """R4 problems of one resource, as `label ResourceType/id: field.path: message` lines."""
+    """R4 problems of one resource (the draft orders), as `label ResourceType/id: field.path:
+    message` lines."""
     from fhir.resources.R4B import get_fhir_model_class  # loads ~100 models: only when needed
 
     name = _name(resource)
@@ -226,6 +279,8 @@ class _Builder:
         self.agents: set[str] = set()
         self.unrecognised: list[str] = []
         self.unread: set[str] = set()
+        self.unusable: set[str] = set()
+        self.histologies: set[tuple[str, str]] = set()
         self.meds_incomplete = False
         self.problems: list[str] = []
 
@@ -236,14 +291,27 @@ class _Builder:
             if kind not in _QUIET_TYPES:
                 self.unread.add(kind)
             return
-        problems = validation_problems(resource, "")
+        problems = shape_problems(resource) if _used(resource) else []
         if problems:
-            self._skip(resource, f"{problems[0].strip().split(': ', 1)[1]}: not valid FHIR R4")
+            self._skip(resource, problems[0])
+            self._unusable(resource)
         elif self._owned(resource):
             try:
                 handler(resource)
             except _SHAPE_ERRORS as error:
                 self._skip(resource, f"unexpected shape ({error.__class__.__name__})")
+
+    def _unusable(self, resource: dict[str, Any]) -> None:
+        """An unusable Observation still counts as a result: if it is (or may be, its date
+        unreadable) the latest, the field stays unknown rather than an older value standing in."""
+        concept = (
+            _observation_concept(resource) if resource["resourceType"] == "Observation" else None
+        )
+        if concept is not None and self._owned(resource):
+            date = _effective(resource)
+            readable = isinstance(date, str) and _FHIR_DATETIME.fullmatch(date)
+            self.unusable.add(_name(resource))
+            self._keep_latest(concept, date if readable else "9999", resource)
 
     def _skip(self, resource: dict[str, Any], reason: str) -> None:
         self.notes.append(f"{_name(resource)}: {reason}; not used")
@@ -325,7 +393,8 @@ class _Builder:
                 concepts.add("bone-mets")
         if concepts & PRIMARY_SITES or morphology:
             self.primaries.add(_primary_site(concepts & PRIMARY_SITES, morphology))
-        self._histology_note(condition, morphology)
+        if concepts & PRIMARY_SITES or morphology:
+            self._histology(condition)
         date = str(condition.get("onsetDateTime") or condition.get("recordedDate") or "")
         if "bone-mets" in concepts:
             self._bone_metastasis(bone, date) if active else self.notes.append(
@@ -376,24 +445,34 @@ class _Builder:
         if SPINE_SITES & set(sites):
             self._set("bone.spine_involved", True, date)
 
-    def _histology_note(self, condition: dict[str, Any], morphology: str | None) -> None:
-        for extension in as_list(condition.get("extension")):
-            concept = as_dict(extension).get("valueCodeableConcept")
-            if codes_in(concept, SNOMED) and "histology" in str(as_dict(extension).get("url")):
-                text = concept_text(concept)
-                self.notes.append(
-                    f"{_name(condition)}: SNOMED histology ({text}): primary.histology not set"
-                )
+    def _histology(self, condition: dict[str, Any]) -> None:
+        """A primary cancer's histology: an ICD-O-3 morphology code, else the text of a SNOMED
+        morphology (the profile derives `primary.histology_class` from either)."""
+        concepts = [condition.get("code")]
+        concepts += [
+            as_dict(e).get("valueCodeableConcept") for e in as_list(condition.get("extension"))
+        ]
+        icdo3 = [c for concept in concepts for c in codes_in(concept, ICDO3) if _ICDO3.match(c)]
+        snomed = [concept for concept in concepts[1:] if codes_in(concept, SNOMED)]
+        if icdo3:
+            self.histologies.add(("primary.histology_icdo3", icdo3[0]))
+        elif snomed:
+            self.histologies.add(("primary.histology", concept_text(snomed[0])))
+            self.notes.append(f"{_name(condition)}: histology read from its SNOMED text")
 
     def _observation(self, observation: dict[str, Any]) -> None:
         name, status = _name(observation), observation.get("status")
         if status not in OBSERVATION_DONE or "dataAbsentReason" in observation:
             self.notes.append(f"{name}: status {status} or a dataAbsentReason; not used")
             return
-        concept = self._observation_concept(observation)
+        concept = _observation_concept(observation)
         if concept is None:
+            self._unused_observation(observation)
             return
-        date = _effective(observation)
+        self._keep_latest(concept, _effective(observation), observation)
+
+    def _keep_latest(self, concept: str, date: str, observation: dict[str, Any]) -> None:
+        name = _name(observation)
         if concept not in self.latest or (date, name) > (
             self.latest[concept][0],
             _name(self.latest[concept][1]),
@@ -404,32 +483,21 @@ class _Builder:
         else:
             self.notes.append(f"{name}: superseded by a later one")
 
-    def _observation_concept(self, observation: dict[str, Any]) -> str | None:
-        """The key an Observation is kept under (the latest of each wins), or None (noted)."""
+    def _unused_observation(self, observation: dict[str, Any]) -> None:
         code, name = observation.get("code"), _name(observation)
-        loinc, snomed = codes_in(code, LOINC), codes_in(code, SNOMED)
-        for found in loinc:
-            if found in LOINC_LABS:
-                return LOINC_LABS[found][0]
-            if found == VARIANT_LOINC:  # one variant assessment per gene: the latest of each
-                return f"{found}|" + ",".join(sorted(_genes(observation)))
-            if found in (ECOG_LOINC, KARNOFSKY_LOINC, "82810-3", DISEASE_STATUS_LOINC):
-                return found
-            if found in RECEPTOR_LOINC:
-                return f"drivers.{RECEPTOR_LOINC[found]}"
-        if TNM_STAGE_GROUP & set(snomed):
-            return "stage-group"
         reasons = {**NOT_USED_LOINC, **UNMAPPED_LAB_LOINC}
-        known = [f"LOINC {c} not used: {reasons[c]}" for c in loinc if c in reasons]
+        known = [f"LOINC {c} not used: {reasons[c]}" for c in codes_in(code, LOINC) if c in reasons]
         self.notes.extend(f"{name}: {reason}" for reason in known)
         if not known:
             self.notes.append(f"{name} ({concept_text(code)}): not used")
-        return None
 
     def _medicationrequest(self, request: dict[str, Any]) -> None:
         name, status = _name(request), request.get("status")
         if status not in CURRENT_STATUS[request["resourceType"]]:
             self._past_medicine(request, status)
+            return
+        if not any(isinstance(request.get(k), dict) for k in _MEDICATION_ELEMENTS):
+            self._skip(request, "no medicationCodeableConcept or medicationReference")
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
@@ -527,10 +595,17 @@ class _Builder:
             sites = sites - {"lung"}  # an unsubtyped lung code next to a subtyped one
         if len(sites) == 1 and sites <= set(_PROFILE_SITES):
             self._set("primary.site", next(iter(sites)))
+            self._primary_histology()
         elif sites == {"lung"}:
             self.notes.append("lung cancer without a coded subtype: primary.site unknown")
         elif sites:
             self.notes.append("several primary cancers coded: primary.site unknown")
+
+    def _primary_histology(self) -> None:
+        if len(self.histologies) == 1:
+            self._set(*next(iter(self.histologies)))
+        elif self.histologies:
+            self.notes.append("several histologies coded: primary histology unknown")
 
     def _medicines(self, complete: frozenset[str]) -> None:
         if self.unrecognised:  # listed, never silently dropped (terminology.md §6)
@@ -562,6 +637,9 @@ class _Builder:
         }
         lab_paths = {path for path, _ in LOINC_LABS.values()}
         for concept, (date, observation) in sorted(self.latest.items()):
+            if _name(observation) in self.unusable:
+                self.notes.append(f"{concept}: the latest result is unusable; left unknown")
+                continue
             try:
                 if concept in lab_paths:
                     self._quantity(concept, observation, date)
@@ -589,10 +667,19 @@ class _Builder:
             self.notes.append(f"{_name(observation)}: ECOG value not 0-4 or not readable; not used")
 
     def _karnofsky(self, observation: dict[str, Any], date: str) -> None:
-        self.notes.append(
-            f"{_name(observation)}: Karnofsky score not converted to ECOG "
-            "(no conversion table in the cited sources); not used"
-        )
+        """ECOG computed from a Karnofsky score when no ECOG is recorded, by a published
+        crosswalk (KARNOFSKY_TO_ECOG), and labelled computed in the notes."""
+        name, score = _name(observation), observation.get("valueInteger")
+        if ECOG_LOINC in self.latest:
+            self.notes.append(f"{name}: Karnofsky score not used: an ECOG score is recorded")
+        elif isinstance(score, int) and not isinstance(score, bool) and 10 <= score <= 100:
+            ecog = next(grade for low, grade in KARNOFSKY_TO_ECOG if score >= low)
+            self._set("ecog", ecog, date)
+            self.notes.append(
+                f"ecog: computed from the Karnofsky score ({name}); {KARNOFSKY_CITATION}"
+            )
+        else:
+            self.notes.append(f"{name}: Karnofsky score not 10-100 or not readable; not used")
 
     def _disease_status(self, observation: dict[str, Any], date: str) -> None:
         codes = codes_in(observation.get("valueCodeableConcept"), SNOMED)
@@ -682,6 +769,32 @@ class _Builder:
             self.notes.append(f"{_name(observation)}: {path} result not readable; not used")
 
 
+def _observation_concept(observation: dict[str, Any]) -> str | None:
+    """The key an Observation is kept under (the latest of each wins), or None if unused."""
+    code = observation.get("code")
+    for found in codes_in(code, LOINC):
+        if found in LOINC_LABS:
+            return LOINC_LABS[found][0]
+        if found == VARIANT_LOINC:  # one variant assessment per gene: the latest of each
+            return f"{found}|" + ",".join(sorted(_genes(observation)))
+        if found in (ECOG_LOINC, KARNOFSKY_LOINC, "82810-3", DISEASE_STATUS_LOINC):
+            return found
+        if found in RECEPTOR_LOINC:
+            return f"drivers.{RECEPTOR_LOINC[found]}"
+    return "stage-group" if TNM_STAGE_GROUP & set(codes_in(code, SNOMED)) else None
+
+
+def _used(resource: dict[str, Any]) -> bool:
+    """Whether the mapping may take a fact from the resource; one it only notes as unused
+    needs no validation (validation is most of the cost of a request)."""
+    kind, code = resource["resourceType"], resource.get("code")
+    if kind == "Observation":
+        return _observation_concept(resource) is not None
+    if kind == "Procedure":
+        return is_dental_procedure(resource) or RADIOTHERAPY_COURSE in codes_in(code, SNOMED)
+    return True
+
+
 def _ucum_unit(code: Any, analyte: str) -> str | None:
     """The table's unit for a UCUM code; UCUM's `l` is the litre as `L` is (mg/dl = mg/dL)."""
     if not isinstance(code, str):
@@ -728,6 +841,8 @@ def _name(resource: dict[str, Any]) -> str:
 
 def _one_line(text: str) -> str:
     """Control characters escaped: input texts and validator messages stay on one line."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 

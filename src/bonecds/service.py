@@ -14,12 +14,14 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -48,7 +50,7 @@ from bonecds.cds_hooks import (
     classify_prefetch,
     resolve_template,
 )
-from bonecds.errors import BonecdsError, ProfileError
+from bonecds.errors import ProfileError
 from bonecds.feedback import open_store
 from bonecds.fhir import map_resources, parse_resources
 from bonecds.fhir_orders import read_draft_orders
@@ -61,7 +63,6 @@ access_log = logging.getLogger("bonecds.access")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only escapes can carry a lone one
 _LONE_SURROGATE = "body: a string holds an unpaired surrogate (\\ud800-\\udfff), which is not text"
 MAX_JSON_DEPTH = 100  # FHIR prefetch nests about 15 levels; Python recursion fails near 1,000
-_T = TypeVar("_T")
 _USAGE = (
     "Needs the patient, conditions, laboratory results and medication requests (prefetch or "
     "fhirServer access); without them the service answers 412. Research prototype, not a "
@@ -446,7 +447,7 @@ def _routes(app: FastAPI, service: CdsService) -> None:
         await run_in_threadpool(service.authorize, request, [f"{base}/cds-services/{service_id}"])
         payload = await _json_body(request)
         started = time.perf_counter()
-        result = await run_in_threadpool(_guarded, service.invoke, descriptor, payload)
+        result = await run_in_threadpool(service.invoke, descriptor, payload)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s: %d cards in %.0f ms", service_id, len(result["cards"]), elapsed)
         return AsciiJSONResponse(result)
@@ -461,7 +462,7 @@ def _routes(app: FastAPI, service: CdsService) -> None:
             items = Feedback.model_validate(await _json_body(request))
         except ValidationError as error:
             raise _Problem(400, "invalid", _problems(error)) from None
-        added = await run_in_threadpool(_guarded, service.store.add, service_id, items)
+        added = await run_in_threadpool(service.store.add, service_id, items)
         log.info("%s feedback: %d items, %d new", service_id, len(items.feedback), added)
         return AsciiJSONResponse({})
 
@@ -473,19 +474,6 @@ def _routes(app: FastAPI, service: CdsService) -> None:
             "Research prototype, not a medical device; every card must be checked by a clinician.\n"
             f"Knowledge base {report_version}. Documentation: docs/cds-hooks.md.\n"
         )
-
-
-def _guarded(function: Callable[..., _T], *args: Any) -> _T:
-    """Run a handler; an unexpected error becomes a bare 500 whose log names only its type,
-    since a message or traceback could hold patient values."""
-    try:
-        return function(*args)
-    except (_Problem, ProfileError):
-        raise
-    except Exception as error:
-        kind = "BonecdsError" if isinstance(error, BonecdsError) else error.__class__.__name__
-        log.error("internal error (%s)", kind)
-        raise _Problem(500, "exception", ["internal error"]) from None
 
 
 def _service(service_id: str) -> ServiceDescriptor:
@@ -502,9 +490,11 @@ async def _json_body(request: Request) -> Any:
     )
     raw = await request.body()
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant, parse_int=_int, parse_float=_float)
     except RecursionError:
         raise too_deep from None
+    except _OutOfRange:
+        raise _Problem(400, "structure", [str(_OutOfRange())]) from None
     except (ValueError, UnicodeDecodeError) as error:
         where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         raise _Problem(400, "structure", [f"body: malformed JSON{where}"]) from None
@@ -540,6 +530,27 @@ def _deeper_than(data: Any, limit: int) -> bool:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+class _OutOfRange(ValueError):
+    def __str__(self) -> str:
+        return "body: a number beyond the range of a double (RFC 8259 §6)"
+
+
+# JSON numbers that no double holds (1e999, 400 digits) are refused here: later code converts
+# them to float, which gives infinity or overflows.
+def _int(text: str) -> int:
+    number = int(text)  # over 4,300 digits: ValueError, malformed JSON
+    if abs(number) > sys.float_info.max:
+        raise _OutOfRange
+    return number
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _OutOfRange
+    return number
 
 
 def _error_handlers(app: FastAPI) -> None:

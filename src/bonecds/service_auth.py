@@ -55,6 +55,11 @@ def load_issuers(path: Path) -> tuple[TrustedIssuer, ...]:
     for number, issuer in enumerate(issuers):
         if issuer.jwks is None and issuer.jwks_url is None:
             raise InputError(f"{path}: issuers[{number}]: needs a jwks_file or a jwks_url")
+        try:
+            if issuer.jwks is not None:
+                jwt.PyJWKSet.from_dict(issuer.jwks)
+        except (jwt.PyJWTError, AttributeError, TypeError):
+            raise InputError(f"{path}: issuers[{number}]: jwks_file is not a JWK Set") from None
     return issuers
 
 
@@ -77,6 +82,8 @@ class TokenVerifier:
         self, issuers: tuple[TrustedIssuer, ...], replay: ReplayStore, leeway: int = 60
     ) -> None:
         self.issuers = {issuer.iss: issuer for issuer in issuers}
+        # Pinned key sets parsed once; one that is not a JWK Set stops the service at start.
+        self.pinned = {i.iss: jwt.PyJWKSet.from_dict(i.jwks) for i in issuers if i.jwks is not None}
         self.replay = replay
         self.leeway, self.max_lifetime = leeway, 3600  # BP: JWTs live about an hour at most
         self.remote: dict[str, tuple[float, jwt.PyJWKSet]] = {}
@@ -139,18 +146,18 @@ class TokenVerifier:
         return None
 
     def _keyset(self, issuer: TrustedIssuer, refresh: bool) -> jwt.PyJWKSet | None:
+        if issuer.iss in self.pinned:
+            return self.pinned[issuer.iss]
+        assert issuer.jwks_url is not None
         try:
-            if issuer.jwks is not None:
-                return jwt.PyJWKSet.from_dict(issuer.jwks)
-            assert issuer.jwks_url is not None
             cached = self.remote.get(issuer.jwks_url)
             if cached and time.time() - cached[0] < (60 if refresh else 3600):
                 return cached[1]
             keys = jwt.PyJWKSet.from_dict(httpx.get(issuer.jwks_url, timeout=5).json())
             self.remote[issuer.jwks_url] = (time.time(), keys)
             return keys
-        except (jwt.PyJWTError, httpx.HTTPError, ValueError):
-            return None
+        except (jwt.PyJWTError, httpx.HTTPError, ValueError, AttributeError, TypeError):
+            return None  # unreachable, not JSON, or not a JWK Set ("keys" missing or no list)
 
 
 def _numeric_date(value: Any) -> bool:
