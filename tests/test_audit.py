@@ -26,8 +26,8 @@ SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
 SCENARIOS = scenario_files([FIXTURES])
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=False, env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -56,8 +56,11 @@ def test_evaluate_audit_then_replay_gives_the_same_bytes(fmt: str, tmp_path: Pat
     assert code == 0
     data = json.loads(record.read_text(encoding="utf-8"))
     assert {"input", "as_of", "knowledge_digest", "engine_version", "bonecds_version"} <= set(data)
-    assert data["output"] == {"format": fmt, "language": "en", "explain": True, "why_not": None}
-    code, out, _ = run("replay", str(record))
+    # The text report's width is the terminal's: recorded, so the replay renders it alike.
+    width = 100 if fmt == "text" else None
+    expected = {"format": fmt, "language": "en", "explain": True, "why_not": None, "width": width}
+    assert data["output"] == expected
+    code, out, _ = run("replay", str(record), env={"COLUMNS": "132"})
     assert (code, out) == (0, f"same bytes: output {data['output_digest']}\n")
 
 
@@ -133,3 +136,20 @@ def test_the_service_stores_records_that_replay(
         assert replay(record, knowledge).same
     assert stored[0][1].input_digest not in caplog.text
     assert json.dumps(stored[0][1].input)[:40] not in caplog.text
+
+
+def test_a_fhir_input_replays_with_its_mapping_notes(tmp_path: Path) -> None:
+    bundle = Path(__file__).parent / "fhir" / "breast-bone-mets.json"
+    record = tmp_path / "audit.json"
+    code, out, _ = run("evaluate", str(bundle), "--as-of", "2026-11-23", "--audit", str(record))
+    assert code == 0
+    assert "FHIR: Observation/o-egfr: LOINC 98979-8 not used" in out
+    notes = json.loads(record.read_text(encoding="utf-8"))["input_notes"]
+    assert any(note.startswith("Observation/o-egfr: LOINC 98979-8 not used") for note in notes)
+    assert run("replay", str(record))[:2] == (0, f"same bytes: output {_digest(out)}\n")
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
