@@ -45,54 +45,6 @@ WORDS = {
 }
 
 
-HEADINGS = {
-    "en": {
-        "report": "bonecds report",
-        "patient": "patient",
-        "unnamed": "unnamed patient",
-        "as_of": "as of",
-        "knowledge": "knowledge",
-        "notice": "NOTICE",
-        "ranked": "Emergencies and management options, ranked",
-        "contraindicated": "Contraindicated (kept visible, with the reason)",
-        "cautions": "Cautions",
-        "requests": "Data still needed to decide",
-        "context": "Systemic-therapy context",
-        "notes": "Notes",
-        "derived": "Values bonecds computed",
-        "emergency": "EMERGENCY",
-        "none": "no bone-directed option proposed",
-        "conditional": "conditional on",
-        "decided": "decided",
-        "urgent": "URGENT",
-    },
-    "zh": {
-        "report": "bonecds 报告",
-        "patient": "患者",
-        "unnamed": "未命名患者",
-        "as_of": "评估日期",
-        "knowledge": "知识库",
-        "notice": "声明",
-        "ranked": "急症与处理方案（按优先级排序）",
-        "contraindicated": "禁忌（保留显示并附原因）",
-        "cautions": "注意事项",
-        "requests": "决策仍需的数据",
-        "context": "全身治疗背景",
-        "notes": "备注",
-        "derived": "bonecds 计算的数值",
-        "emergency": "急症",
-        "none": "未提出针对骨的处理方案",
-        "conditional": "待定，取决于",
-        "decided": "已确定",
-        "urgent": "紧急",
-    },
-}
-
-
-def heading(report_language: str, key: str) -> str:
-    return HEADINGS.get(report_language, HEADINGS["en"])[key]
-
-
 class Texts:
     """Picks each clinician-facing text of the report in one language."""
 
