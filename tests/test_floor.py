@@ -41,7 +41,7 @@ def test_floor_matches_the_engine_on_every_fixture(knowledge: Knowledge) -> None
     defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
     paths = sorted(Path(FIXTURES).glob("*.yaml"))
     for path in paths:
-        facts = to_facts(load_scenario(path)[1], defaults)
+        facts = to_facts(load_scenario(path)[1], defaults, knowledge.knowledge.comparisons)
         assert floor.firings(facts) == run_engine(knowledge, facts), path.name
     assert len(paths) > 20
 

@@ -93,7 +93,8 @@ def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
-    return to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    base = knowledge.knowledge
+    return to_facts(profile, ReferenceDefaults(**base.defaults), base.comparisons)
 
 
 def _evaluated(

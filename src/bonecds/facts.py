@@ -13,6 +13,7 @@ import functools
 import math
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from bonecds.errors import ProfileError
 from bonecds.histology import classify, histology_classes
 from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
+from bonecds.rules import FieldTest
 
 FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
 
@@ -162,9 +164,17 @@ FIELDS: dict[str, FieldSpec] = {
 }
 
 
-def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
-    """Flatten a profile into the engine's fact and compute the derived values once."""
+def to_facts(
+    profile: PatientProfile,
+    defaults: ReferenceDefaults,
+    comparisons: Mapping[str, Sequence[FieldTest]] | None = None,
+) -> Facts:
+    """Flatten a profile into the engine's fact and compute the derived values once.
+
+    `comparisons` are the tests the rules make per field (`KnowledgeBase.comparisons`); a value
+    given as a bound is kept only where it decides them all (without them, never)."""
     values = _flatten(profile)
+    _undecided_bounds_unknown(values, comparisons)
     derived = [
         *_creatinine_clearance(values),
         *_corrected_calcium(values),
@@ -186,6 +196,39 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
         values["derived.crcl_source"] = "measured" if measured else "computed"
     values["derived.calcium_reference_default"] = "labs.calcium_lln_mg_dl" not in values
     return Facts(values, tuple(derived))
+
+
+# A value recorded as a bound ("less than 6 months") -> the field saying how it is meant.
+_BOUND_FIELDS = {
+    "life_expectancy_months": "life_expectancy_bound",
+    "bone.lesion_count": "bone.lesion_count_bound",
+    "mets.total_lesion_count": "mets.total_lesion_count_bound",
+}
+
+
+def _undecided_bounds_unknown(
+    values: dict[str, Any], comparisons: Mapping[str, Sequence[FieldTest]] | None
+) -> None:
+    """Drop a bounded value unless it decides every comparison the rules make on its field
+    exactly as the recorded number does: the true value may lie anywhere beyond the bound, so
+    an undecided comparison must count as unknown (requested, its option conditional)."""
+    for path, bound_path in _BOUND_FIELDS.items():
+        bound = values.get(bound_path, "exact")
+        if path in values and bound != "exact":
+            tests = None if comparisons is None else comparisons.get(path, ())
+            if tests is None or not all(_bound_decides(bound, values[path], t) for t in tests):
+                del values[path]
+
+
+def _bound_decides(bound: str, value: float, test: FieldTest) -> bool:
+    """Whether every value beyond the bound gives `test` the result `value` itself gives.
+    Beyond "more than v" is (v, inf); beyond "less than v" is below v."""
+    if test.op not in ("gt", "gte", "lt", "lte") or not isinstance(test.value, int | float):
+        return False  # another field, or an operator an interval cannot settle
+    limit = test.value
+    if bound == "more_than":
+        return limit < value or (limit == value and test.op in ("gte", "lt"))
+    return limit > value or (limit == value and test.op in ("gt", "lte"))
 
 
 def _flatten(

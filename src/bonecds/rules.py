@@ -295,6 +295,21 @@ class KnowledgeBase:
         }
 
     @cached_property
+    def comparisons(self) -> dict[str, tuple[FieldTest, ...]]:
+        """Per field path: every test the rules make on it other than `known` (on either side
+        of the comparison). Computed once: a bounded profile value is judged against them."""
+        found: dict[str, list[FieldTest]] = {}
+        for rule in self.rules:
+            conditions = [rule.when, *(branch.when for branch in rule.branches)]
+            for test in (test for c in conditions for test in field_tests(c)):
+                if test.op == "known":
+                    continue
+                found.setdefault(test.field, []).append(test)
+                if isinstance(test.value, FieldRef):
+                    found.setdefault(test.value.field, []).append(test)
+        return {path: tuple(tests) for path, tests in found.items()}
+
+    @cached_property
     def report_memo(self) -> dict[Any, Any]:
         """Parts of reports the report builder (ranking.py) made for this knowledge base and
         may reuse for the next patient; it bounds the size."""
@@ -311,12 +326,20 @@ class KnowledgeBase:
 def condition_fields(condition: Condition | None) -> list[str]:
     """Every field path a condition reads, in order of appearance, without repeats."""
     found: list[str] = []
+    for test in field_tests(condition):
+        found.append(test.field)
+        if isinstance(test.value, FieldRef):
+            found.append(test.value.field)
+    return list(dict.fromkeys(found))
+
+
+def field_tests(condition: Condition | None) -> list[FieldTest]:
+    """Every field test in a condition, in order of appearance."""
+    found: list[FieldTest] = []
 
     def walk(node: Condition | None) -> None:
         if isinstance(node, FieldTest):
-            found.append(node.field)
-            if isinstance(node.value, FieldRef):
-                found.append(node.value.field)
+            found.append(node)
         elif isinstance(node, All | Any_):
             for item in node.items:
                 walk(item)
@@ -324,4 +347,4 @@ def condition_fields(condition: Condition | None) -> list[str]:
             walk(node.item)
 
     walk(condition)
-    return list(dict.fromkeys(found))
+    return found
