@@ -12,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from bonecds.errors import BonecdsError
+
 Path = tuple[str | int, ...]
 
 
-class YamlProblem(Exception):
+class YamlProblem(BonecdsError):
     """A YAML document that cannot be read: syntax, duplicate key, alias or non-string key."""
 
     def __init__(self, code: str, message: str, line: int, column: int) -> None:
@@ -52,22 +54,31 @@ class YamlDocument:
         return (1, 1)
 
 
-def parse_yaml(text: str, allow_aliases: bool = False) -> YamlDocument:
-    """Parse one YAML document; raise YamlProblem with a position for anything suspicious."""
-    if not allow_aliases:
-        _refuse_aliases(text)
-    loader = _Loader(text)
+def parse_yaml(text: str, max_depth: int | None = None) -> YamlDocument:
+    """Parse one YAML document; raise YamlProblem with a position for anything suspicious:
+    syntax, control characters, aliases, unknown tags, nesting deeper than `max_depth`."""
+    _scan(text, max_depth)
     try:
-        node = loader.get_single_node()
+        loader = _Loader(text)  # the reader refuses NUL and other control characters
+        try:
+            return _document(loader)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
         raise _syntax_problem(error) from None
-    finally:
-        loader.dispose()
+    except RecursionError:
+        raise YamlProblem("yaml-depth", "nested too deeply", 1, 1) from None
+    except ValueError as error:  # an integer of thousands of digits
+        message = str(error).splitlines()[0] if str(error) else "invalid value"
+        raise YamlProblem("yaml-value", message, 1, 1) from None
+
+
+def _document(loader: _Loader) -> YamlDocument:
+    node = loader.get_single_node()
     positions: dict[Path, tuple[int, int]] = {}
     if node is None:
         return YamlDocument(None, positions)
-    builder = _Builder(loader, positions, allow_aliases)
-    return YamlDocument(builder.build(node, ()), positions)
+    return YamlDocument(_Builder(loader, positions).build(node, ()), positions)
 
 
 def _syntax_problem(error: yaml.YAMLError) -> YamlProblem:
@@ -81,30 +92,37 @@ def _syntax_problem(error: yaml.YAMLError) -> YamlProblem:
     return YamlProblem("yaml-syntax", message, line, column)
 
 
-def _refuse_aliases(text: str) -> None:
-    """Aliases are refused where they are used, so the error points at the copy, not the anchor."""
+def _scan(text: str, max_depth: int | None) -> None:
+    """Aliases are refused where they are used, so the error points at the copy, not the
+    anchor; depth is checked on the event stream, before the recursive composer could
+    overflow the stack."""
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=_Loader):
+            mark: Any = event.start_mark
             if isinstance(event, yaml.AliasEvent):
-                mark: Any = event.start_mark
                 message = "YAML anchors and aliases are not allowed; write the value out"
                 raise YamlProblem("yaml-alias", message, mark.line + 1, mark.column + 1)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if max_depth is not None and depth > max_depth:
+                    message = f"nested deeper than {max_depth} levels"
+                    raise YamlProblem("yaml-depth", message, mark.line + 1, mark.column + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
     except yaml.YAMLError as error:
         raise _syntax_problem(error) from None
 
 
 class _Builder:
-    def __init__(
-        self, loader: _Loader, positions: dict[Path, tuple[int, int]], allow_aliases: bool
-    ) -> None:
+    def __init__(self, loader: _Loader, positions: dict[Path, tuple[int, int]]) -> None:
         self.loader = loader
         self.positions = positions
-        self.allow_aliases = allow_aliases
         self.seen: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.positions.setdefault(path, _start(node))
-        if id(node) in self.seen and not self.allow_aliases:
+        if id(node) in self.seen:
             line, column = _start(node)
             raise YamlProblem(
                 "yaml-alias", "YAML anchors and aliases are not allowed", line, column

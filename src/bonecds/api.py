@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
+
+from bonecds._json import compact_bytes
 from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.engine import run_engine
-from bonecds.errors import InputError
+from bonecds.errors import InputError, ProfileError
 from bonecds.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.i18n import LANGUAGES
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.ranking import rank
 from bonecds.report import Report, WhyNot
@@ -64,6 +69,7 @@ def evaluate(
 
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
+    _check_arguments(as_of, language)
     report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
     if not explain:
         return report
@@ -82,9 +88,21 @@ def evaluate_data(
     language: str = "en",
 ) -> dict[str, Any]:
     """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data for
-    writing many reports fast (batch). Treat it as read-only: reports share parts of it."""
+    writing many reports fast (batch). The caller owns it: changing it changes no later report."""
+    _check_arguments(as_of, language)
     profile = _profile(profile)
-    return _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
+    data = _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
+    # The ranking memo shares citations, values and texts between reports (ranking.py): a
+    # JSON round trip (exact for this JSON-ready data) gives the caller its own copy, fast.
+    return cast(dict[str, Any], orjson.loads(compact_bytes(data)))
+
+
+def _check_arguments(as_of: Any, language: str) -> None:
+    """Bad arguments are InputErrors, like bad profiles, never a ValueError deep inside."""
+    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+        raise InputError(f"as_of must be a datetime.date, not {type(as_of).__name__}")
+    if language not in LANGUAGES:
+        raise InputError(f"language must be one of {', '.join(LANGUAGES)}")
 
 
 def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
@@ -92,7 +110,15 @@ def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
-    return to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    facts = to_facts(profile, ReferenceDefaults(**knowledge.knowledge.defaults))
+    for item in facts.derived:
+        if not math.isfinite(item.value) or item.value < 0:
+            # Plausible inputs one by one can still combine into an impossible value.
+            inputs = ", ".join(item.inputs) or "its inputs"
+            raise ProfileError(
+                [f"<profile>: {item.field}: impossible value from {inputs}; check their units"]
+            )
+    return facts
 
 
 def _evaluated(
@@ -124,6 +150,7 @@ def why_not(
 
     >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
     """
+    _check_arguments(as_of, "en")
     if option not in knowledge.knowledge.vocabulary:
         close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""

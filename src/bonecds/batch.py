@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from bonecds.api import ENGINE_VERSION, Knowledge
-from bonecds.errors import InputError
+from bonecds.errors import BonecdsError, InputError
 
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
@@ -321,7 +321,7 @@ class _Writer:
 # ---------------------------------------------------------------- the run
 
 
-class BatchInterrupted(Exception):
+class BatchInterrupted(BonecdsError):
     """Ctrl-C: the work written so far is checkpointed; `--resume` continues from there."""
 
 
