@@ -127,10 +127,27 @@ def test_non_finite_numbers_are_refused(text: str) -> None:
 def test_duplicate_json_keys_are_refused_with_the_key_path() -> None:
     text = '{"neuro": {"cord_compression": true}, "neuro": {}}'
     with pytest.raises(ProfileError, match="duplicate key 'neuro'"):
-        read_structured(text, "p.json")
+        read_and_parse(text)
     nested = '{"neuro": {"mri_done": true, "mri_done": false}}'
     with pytest.raises(ProfileError, match=r"neuro\.mri_done"):
-        read_structured(nested, "p.json")
+        read_and_parse(nested)
+
+
+def test_batch_records_refuse_duplicate_keys(knowledge: Any) -> None:
+    from bonecds.distributed import _evaluate_record
+
+    raw = b'{"neuro": {"cord_compression": true}, "neuro": {}}'
+    outcome = _evaluate_record(raw, knowledge, DATE)
+    assert outcome == [("neuro", "duplicate key 'neuro'")]
+
+
+def test_batch_error_lines_show_units_not_values(knowledge: Any) -> None:
+    from bonecds.distributed import _evaluate_record
+
+    raw = b'{"labs": {"scr": {"value": 1, "unit": "mg/L"}}, "sex": "Jane Doe 1970"}'
+    outcome = dict(_evaluate_record(raw, knowledge, DATE))  # type: ignore[arg-type]
+    assert "unit 'mg/L' is not accepted" in outcome["labs.scr"]
+    assert "Jane" not in str(outcome)
 
 
 # --- items 5-7: reading, limits, messages ---------------------------------------------------

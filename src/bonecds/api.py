@@ -87,14 +87,26 @@ def evaluate_data(
     *,
     language: str = "en",
 ) -> dict[str, Any]:
-    """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data for
-    writing many reports fast (batch). The caller owns it: changing it changes no later report."""
+    """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data.
+    The caller owns it: changing it changes no later report."""
+    data = shared_report_data(profile, knowledge, as_of, language=language)
+    # A JSON round trip (exact for this JSON-ready data) is the fastest deep copy.
+    return cast(dict[str, Any], orjson.loads(compact_bytes(data)))
+
+
+def shared_report_data(
+    profile: PatientProfile | dict[str, Any],
+    knowledge: Knowledge,
+    as_of: dt.date,
+    *,
+    language: str = "en",
+) -> dict[str, Any]:
+    """The same data, sharing citations, values and texts with the ranking memo (ranking.py)
+    and so with later reports: for a writer that serialises it at once and never changes it
+    (batch), saving the copy."""
     _check_arguments(as_of, language)
     profile = _profile(profile)
-    data = _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
-    # The ranking memo shares citations, values and texts between reports (ranking.py): a
-    # JSON round trip (exact for this JSON-ready data) gives the caller its own copy, fast.
-    return cast(dict[str, Any], orjson.loads(compact_bytes(data)))
+    return _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
 
 
 def _check_arguments(as_of: Any, language: str) -> None:

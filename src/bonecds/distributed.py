@@ -31,14 +31,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-import orjson
-
 from bonecds._json import compact_bytes
-from bonecds.api import Knowledge, evaluate_data
+from bonecds.api import Knowledge, shared_report_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.facts import FIELDS
-from bonecds.profile import ANALYTE_UNITS, PatientProfile, parse_profile
+from bonecds.profile import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
 
 WINDOW_PER_WORKER = 4  # chunks in flight per worker: enough to keep every worker busy
 _SOURCE = "record"
@@ -69,7 +67,7 @@ def _evaluate_record(
     """(report line, top option id), or the problems as (field path, message) pairs."""
     try:
         data = _loads(raw)
-        report = evaluate_data(_to_profile(data), knowledge, as_of)
+        report = shared_report_data(_to_profile(data), knowledge, as_of)
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
@@ -90,13 +88,8 @@ def _report_line(data: dict[str, Any]) -> bytes:
 
 
 def _loads(raw: bytes) -> Any:
-    """orjson reads a record several times faster; what it refuses (malformed text, NaN, an
-    integer beyond 64 bits) goes to the json module, which accepts the same as before or names
-    the problem."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw.decode("utf-8"))
+    """Strict JSON as for any profile: a repeated key is refused, never silently the last."""
+    return loads_json(raw, _SOURCE)
 
 
 def _to_profile(data: Any) -> PatientProfile:
@@ -111,7 +104,7 @@ def _problem(text: str) -> tuple[str, str]:
     """'record: path: message' (profile.py's format) -> (path, redacted message)."""
     text = text.removeprefix(f"{_SOURCE}: ")
     path, sep, message = text.partition(": ")
-    if not sep or " " in path:
+    if not sep or " " in path or path.startswith(f"{_SOURCE}:"):
         return "<record>", _redact(text)
     return path, _redact(message)
 
@@ -130,11 +123,18 @@ _VOCABULARY = _vocabulary()
 
 def _redact(message: str) -> str:
     """Keep quoted field names, units and coded values; hide any other quoted text."""
-    return re.sub(
-        r"'([^']*)'",
-        lambda m: m.group(0) if m.group(1) in _VOCABULARY else "'<redacted>'",
-        message,
-    )
+    return re.sub(r"(unit )?'([^']*)'", _shown_or_redacted, message)
+
+
+# A unit is not a patient value: shown when it looks like one (letters, not a bare number).
+_UNIT_LIKE = re.compile(r"(?=.*[A-Za-zµμ%])[A-Za-zµμ%/0-9.\[\]{}_^*-]{1,16}")
+
+
+def _shown_or_redacted(match: re.Match[str]) -> str:
+    quoted = match.group(2)
+    if quoted in _VOCABULARY or (match.group(1) and _UNIT_LIKE.fullmatch(quoted)):
+        return match.group(0)
+    return f"{match.group(1) or ''}'<redacted>'"
 
 
 class InlineRunner:

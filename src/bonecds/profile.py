@@ -271,6 +271,9 @@ def parse_profile(
     """Validate plain data as a profile; errors name the field path (and line when known)."""
     if not isinstance(data, dict):
         raise ProfileError([f"{source}: a patient profile must be a mapping of fields"])
+    problem = _shape_problem(data, ())
+    if problem:
+        raise ProfileError([f"{source}: {problem}"])
     try:
         profile = PatientProfile.model_validate(data)
     except ValidationError as error:
@@ -324,14 +327,14 @@ def read_structured(text: str, source: str) -> tuple[Any, YamlDocument | None]:
     else:
         doc = _yaml_document(text, source)
         data = doc.data
-    problem = _shape_problem(data, ())
-    if problem:
-        raise ProfileError([f"{source}: {problem}"])
     return data, doc
 
 
 def loads_json(text: str | bytes, source: str) -> Any:
-    """Strict JSON: no duplicate keys, NaN, Infinity or overflowing numbers (1e999)."""
+    """Strict JSON: NaN and Infinity are refused here; a repeated key, 1e999 (infinite) and
+    nesting deeper than MAX_DEPTH by parse_profile, which names where."""
+    if isinstance(text, bytes):
+        text = decode_text(text, source)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
