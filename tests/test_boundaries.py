@@ -267,3 +267,18 @@ def test_profile_model_is_the_source_of_numeric_fields() -> None:
     assert "weight_kg" in numeric_fields()
     assert "labs.scr" in numeric_fields()
     assert PatientProfile.model_fields  # generated from the model, so new fields are covered
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "9" * 400])
+def test_non_finite_settings_are_refused(tmp_path: Any, value: str) -> None:
+    import shutil
+
+    from bonecds import RuleError
+
+    rules = tmp_path / "rules"
+    shutil.copytree("rules", rules)
+    settings = rules / "settings.yaml"
+    text = settings.read_text(encoding="utf-8").replace("value: 8.9", f"value: {value}")
+    settings.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError, match="must be a finite number"):
+        load_knowledge(rules)

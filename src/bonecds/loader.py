@@ -9,6 +9,7 @@ code and the `file:line:column` of the offending key, and all of them are report
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from pathlib import Path
@@ -127,12 +128,22 @@ def _defaults(
     for name in wanted:
         entry = defaults.get(name) if isinstance(defaults, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            message = f"reference_defaults.{name}.value must be a number"
+        if not _finite_number(value):
+            message = f"reference_defaults.{name}.value must be a finite number"
             diagnostics.append(Diagnostic("missing-key", message, str(root / "settings.yaml")))
             continue
         values[name] = float(value)
     return values
+
+
+def _finite_number(value: Any) -> bool:
+    # .nan or .inf would switch every calcium comparison off, silently.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _read_rule_file(path: Path, diagnostics: list[Diagnostic]) -> list[Rule]:
