@@ -13,7 +13,7 @@ import math
 import re
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
@@ -136,7 +136,7 @@ def _defaults(
     return values
 
 
-def _finite_number(value: Any) -> bool:
+def _finite_number(value: Any) -> TypeGuard[float]:
     # .nan or .inf would switch every calcium comparison off, silently.
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False
