@@ -16,7 +16,7 @@ from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.engine import run_engine
 from bonecds.errors import InputError, ProfileError
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.facts import FIELDS, Facts, ReferenceDefaults, to_facts
 from bonecds.i18n import LANGUAGES
 from bonecds.profile import PatientProfile, parse_profile
 from bonecds.ranking import rank
@@ -126,11 +126,16 @@ def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
     for item in facts.derived:
         if not math.isfinite(item.value) or item.value < 0:
             # Plausible inputs one by one can still combine into an impossible value.
-            inputs = ", ".join(item.inputs) or "its inputs"
+            inputs = ", ".join(_input_path(name) for name in item.inputs) or "its inputs"
             raise ProfileError(
                 [f"<profile>: {item.field}: impossible value from {inputs}; check their units"]
             )
     return facts
+
+
+def _input_path(fact: str) -> str:
+    spec = FIELDS.get(fact)
+    return spec.input_path if spec is not None and spec.input_path else fact
 
 
 def _evaluated(

@@ -382,7 +382,7 @@ def _shape_problem(node: Any, path: tuple[Any, ...]) -> str:
     """What makes parsed data unusable before validation, naming where: depth, a duplicate
     key, a number that is not finite, a string that cannot be encoded."""
     if len(path) > MAX_DEPTH:
-        return f"nested deeper than {MAX_DEPTH} levels"
+        return f"{'.'.join(map(str, path[:3]))}...: nested deeper than {MAX_DEPTH} levels"
     where = ".".join(map(str, path)) or "<profile>"
     if isinstance(node, _DuplicateKeys):
         return f"{'.'.join(map(str, (*path, node.duplicate)))}: duplicate key '{node.duplicate}'"
