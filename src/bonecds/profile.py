@@ -262,6 +262,7 @@ class PatientProfile(_Model):
 # that hostile input is refused within a second and never exhausts memory.
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_VALUES = 10_000
 MAX_PROBLEMS = 20
 
 
@@ -271,16 +272,16 @@ def parse_profile(
     """Validate plain data as a profile; errors name the field path (and line when known)."""
     if not isinstance(data, dict):
         raise ProfileError([f"{source}: a patient profile must be a mapping of fields"])
-    problem = _shape_problem(data, ())
+    problem = _shape_problem(data)
     if problem:
         raise ProfileError([f"{source}: {problem}"])
     try:
         profile = PatientProfile.model_validate(data)
     except ValidationError as error:
-        problems = _describe(error, data, source, doc)
+        problems, total = _describe(error, data, source, doc)
         named = {problem.split(": ")[1] for problem in problems if ": " in problem}
         more = [p for p in _implausible(data, source, doc) if p.split(": ")[1] not in named]
-        raise ProfileError(_bounded([*problems, *more])) from None
+        raise ProfileError(_bounded([*problems, *more], total + len(more))) from None
     problems = _implausible(profile, source, doc)
     if problems:
         raise ProfileError(_bounded(problems))
@@ -372,15 +373,29 @@ def _no_constant(name: str) -> Any:
 
 def _yaml_document(text: str, source: str) -> YamlDocument:
     try:
-        return parse_yaml(text, max_depth=MAX_DEPTH)
+        return parse_yaml(text, max_depth=MAX_DEPTH, max_nodes=MAX_VALUES)
     except YamlProblem as problem:
         where = f"{source}:{problem.line}:{problem.column}"
         raise ProfileError([f"{where}: {problem.message}"]) from None
 
 
-def _shape_problem(node: Any, path: tuple[Any, ...]) -> str:
-    """What makes parsed data unusable before validation, naming where: depth, a duplicate
-    key, a number that is not finite, a string that cannot be encoded."""
+def _shape_problem(data: Any) -> str:
+    """What makes parsed data unusable before validation, naming where: too many values or
+    levels, a duplicate key, a number that is not finite, a string that cannot be encoded.
+    Walked with a stack, not recursion, and stopped at MAX_VALUES."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    for _ in range(MAX_VALUES + 1):
+        if not stack:
+            return ""
+        node, path = stack.pop()
+        found = _node_problem(node, path)
+        if found:
+            return found
+        stack.extend((child, (*path, key)) for key, child in _children(node))
+    return f"more than {MAX_VALUES} values; not a profile"
+
+
+def _node_problem(node: Any, path: tuple[Any, ...]) -> str:
     if len(path) > MAX_DEPTH:
         return f"{'.'.join(map(str, path[:3]))}...: nested deeper than {MAX_DEPTH} levels"
     where = ".".join(map(str, path)) or "<profile>"
@@ -390,12 +405,8 @@ def _shape_problem(node: Any, path: tuple[Any, ...]) -> str:
         return f"{where}: not a finite number"
     if isinstance(node, str) and not _encodable(node):
         return f"{where}: not valid Unicode text"
-    for key, child in _children(node):
-        if isinstance(key, str) and not _encodable(key):
-            return f"{where}: a key is not valid Unicode text"
-        found = _shape_problem(child, (*path, key))
-        if found:
-            return found
+    if isinstance(node, dict) and not all(_encodable(key) for key in node if isinstance(key, str)):
+        return f"{where}: a key is not valid Unicode text"
     return ""
 
 
@@ -468,27 +479,27 @@ def _where(source: str, doc: YamlDocument | None, loc: tuple[Any, ...]) -> str:
     return f"{source}:{line}:{column}"
 
 
-def _bounded(problems: list[str]) -> list[str]:
-    if len(problems) <= MAX_PROBLEMS:
+def _bounded(problems: list[str], total: int | None = None) -> list[str]:
+    """The first MAX_PROBLEMS of `total` problems (default: all of `problems`)."""
+    total = len(problems) if total is None else total
+    if total <= MAX_PROBLEMS:
         return problems
-    return [*problems[:MAX_PROBLEMS], f"... and {len(problems) - MAX_PROBLEMS} more problems"]
+    return [*problems[:MAX_PROBLEMS], f"... and {total - MAX_PROBLEMS} more problems"]
 
 
 def _describe(
     error: ValidationError, data: Any, source: str, doc: YamlDocument | None
-) -> list[str]:
+) -> tuple[list[str], int]:
     # Built from loc and type only: errors() also carries the input values (patient data).
-    # Only the first MAX_PROBLEMS get a message: 100,000 unknown keys must not mean 100,000
-    # did-you-mean searches.
+    # Only the first MAX_PROBLEMS get a message (no did-you-mean search per unknown key);
+    # the count says how many there were.
     items = error.errors(include_input=False, include_url=False)
     problems = []
     for item in items[:MAX_PROBLEMS]:
         loc = _data_path(item["loc"], data)
         path = ".".join(str(part) for part in loc) or "<profile>"
         problems.append(f"{_where(source, doc, loc)}: {path}: {_message(item, loc)}")
-    if len(items) > MAX_PROBLEMS:
-        problems.append(f"... and {len(items) - MAX_PROBLEMS} more problems")
-    return problems
+    return problems, len(items)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
