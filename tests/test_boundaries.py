@@ -186,6 +186,26 @@ def test_unknown_keys_that_look_like_validator_tags(key: str) -> None:
     assert any(f": labs.{key}: unknown field" in p for p in problems_of({"labs": {key: 1}}))
 
 
+def test_error_paths_drop_validator_steps_but_keep_user_keys() -> None:
+    from bonecds.profile import _data_path
+
+    data = {"labs": {"scr": "x"}, "a[b": {"c": 1}}
+    assert _data_path(("labs", "function-before[check()]", "scr"), data) == ("labs", "scr")
+    assert _data_path(("a[b", "c"), data) == ("a[b", "c")
+
+
+def test_the_model_itself_refuses_non_finite_numbers() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        PatientProfile.model_validate({"weight_kg": float("inf")})
+
+
+def test_an_alias_is_refused_where_it_is_used() -> None:
+    with pytest.raises(ProfileError, match=r"^p\.yaml:2:8: YAML anchors and aliases"):
+        read_and_parse("bone: &a {}\nspine: *a\n")
+
+
 def test_control_characters_are_escaped_in_messages() -> None:
     problems = problems_of({"bad\nname\x1b[31m": 1})
     assert all("\n" not in p and "\x1b" not in p for p in problems)

@@ -537,8 +537,8 @@ def _sibling_fields(parent: tuple[Any, ...]) -> list[str]:
 
 
 def _is_validator_tag(part: str) -> bool:
-    # pydantic adds a step like 'function-before[check()]' or a Literal tag to some locations.
-    return "[" in part or part.startswith("literal")
+    # Some pydantic versions add a step like 'function-before[check()]' or 'literal[...]'.
+    return "[" in part
 
 
 def _message(item: Any, loc: tuple[Any, ...]) -> str:
