@@ -163,6 +163,7 @@ def test_batch_error_lines_show_units_not_values(knowledge: Any) -> None:
         "ecog: 1\x00\n",
         "ecog: \x07 1\n",
         "ecog: !custom 1\n",
+        "ecog: !!timestamp 1\n",
         "bone: &a {}\nspine: *a\n",
         "patient_id: \ud800\n",
     ],

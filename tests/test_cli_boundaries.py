@@ -36,6 +36,7 @@ def assert_refused(code: int, out: str, err: str) -> None:
         '{"a":' * 1500 + "1" + "}" * 1500,
         "ecog: 1\x00\n",
         "ecog: !custom 1\n",
+        "ecog: !!timestamp 1\n",
         "bone: &a {}\nspine: *a\n",
         '{"neuro": {"cord_compression": true}, "neuro": {}}',
         '{"labs": {"calcium_total": {"value": 1e999, "unit": "mg/dL"}}}',

@@ -85,8 +85,8 @@ def _document(loader: _Loader) -> YamlDocument:
 
 
 def _syntax_problem(error: yaml.YAMLError) -> YamlProblem:
-    if not isinstance(error, yaml.MarkedYAMLError):
-        return YamlProblem("yaml-syntax", str(error), 1, 1)
+    if not isinstance(error, yaml.MarkedYAMLError):  # a reader error: its first line says it
+        return YamlProblem("yaml-syntax", str(error).split("\n")[0], 1, 1)
     mark: Any = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     message = str(error.problem or "invalid YAML")
@@ -145,7 +145,17 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._construct(node)
+
+    def _construct(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # a constructor failing on a tagged value (`!!timestamp 1`)
+            line, column = _start(node)
+            message = f"cannot read a value tagged '{node.tag}'"
+            raise YamlProblem("yaml-value", message, line, column) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -153,7 +163,7 @@ class _Builder:
             line, column = _start(key_node)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlProblem("yaml-alias", "YAML merge keys are not allowed", line, column)
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._construct(key_node)
             if not isinstance(key, str):
                 raise YamlProblem("yaml-key", f"key {key!r} must be a string", line, column)
             if key in result:
