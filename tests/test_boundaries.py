@@ -82,6 +82,14 @@ def test_implausible_measurement_is_refused(data: dict[str, Any], field: str) ->
     assert "outside the plausible range" in line
 
 
+def test_a_model_built_directly_is_checked_too(knowledge: Any) -> None:
+    profile = PatientProfile.model_validate({"weight_kg": 1000.0})
+    with pytest.raises(ProfileError, match="weight_kg: outside the plausible range"):
+        evaluate(profile, knowledge, DATE)
+    with pytest.raises(ProfileError, match="weight_kg"):
+        evaluate_data(profile, knowledge, DATE)
+
+
 def test_every_numeric_field_has_one_range_with_a_source() -> None:
     missing = [path for path in numeric_fields() if path not in RANGES]
     assert missing == []

@@ -18,7 +18,7 @@ from bonecds.engine import run_engine
 from bonecds.errors import InputError, ProfileError
 from bonecds.facts import FIELDS, Facts, ReferenceDefaults, to_facts
 from bonecds.i18n import LANGUAGES
-from bonecds.profile import PatientProfile, parse_profile
+from bonecds.profile import PatientProfile, check_plausible, parse_profile
 from bonecds.ranking import rank
 from bonecds.report import Report, WhyNot
 
@@ -118,7 +118,9 @@ def _check_arguments(as_of: Any, language: str) -> None:
 
 
 def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
-    return profile if isinstance(profile, PatientProfile) else parse_profile(profile)
+    if isinstance(profile, PatientProfile):
+        return check_plausible(profile)
+    return parse_profile(profile)
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:

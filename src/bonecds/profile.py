@@ -282,6 +282,14 @@ def parse_profile(
         named = {problem.split(": ")[1] for problem in problems if ": " in problem}
         more = [p for p in _implausible(data, source, doc) if p.split(": ")[1] not in named]
         raise ProfileError(_bounded([*problems, *more], total + len(more))) from None
+    return check_plausible(profile, source, doc)
+
+
+def check_plausible(
+    profile: PatientProfile, source: str = "<profile>", doc: YamlDocument | None = None
+) -> PatientProfile:
+    """The profile, if every number in it is within plausibility.RANGES (a profile built
+    directly with the model has had no other check)."""
     problems = _implausible(profile, source, doc)
     if problems:
         raise ProfileError(_bounded(problems))
