@@ -279,7 +279,7 @@ def parse_profile(
         profile = PatientProfile.model_validate(data)
     except ValidationError as error:
         problems, total = _describe(error, data, source, doc)
-        named = {problem.split(": ")[1] for problem in problems if ": " in problem}
+        named = {line.split(": ")[1] for line in problems if ": " in line}
         more = [p for p in _implausible(data, source, doc) if p.split(": ")[1] not in named]
         raise ProfileError(_bounded([*problems, *more], total + len(more))) from None
     return check_plausible(profile, source, doc)
