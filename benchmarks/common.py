@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -22,6 +23,7 @@ from bonecds.engine import run_engine
 from bonecds.facts import Facts, ReferenceDefaults, to_facts
 from bonecds.floor import Floor
 from bonecds.profile import parse_profile
+from bonecds.rules import All, Any_, Condition, Derive, Derived, KnowledgeBase, Not, Rule
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
@@ -125,3 +127,40 @@ def machine() -> dict[str, str]:
 
 def fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def scaled_knowledge(base: KnowledgeBase, copies: int) -> KnowledgeBase:
+    """A generated knowledge base of `copies` x the rules of `base`, for scaling: copy k
+    derives its facts under its own names (`name@k`) and its joins read copy k+1's (mod
+    copies), so derived facts cross the engine's rulesets however the rules are split, and
+    every copy fires exactly what `base` fires (options are shared: identical facts merge)."""
+    rules = tuple(
+        _copy_rule(rule, copy, (copy + 1) % copies) for copy in range(copies) for rule in base.rules
+    )
+    return dataclasses.replace(base, rules=rules)
+
+
+def _copy_rule(rule: Rule, copy: int, reads: int) -> Rule:
+    branches = tuple(
+        dataclasses.replace(
+            branch,
+            when=None if branch.when is None else _read_copy(branch.when, reads),
+            effects=tuple(
+                Derive(derive=f"{effect.derive}@{copy}") if isinstance(effect, Derive) else effect
+                for effect in branch.effects
+            ),
+        )
+        for branch in rule.branches
+    )
+    when = _read_copy(rule.when, reads)
+    return dataclasses.replace(rule, id=f"{rule.id}@{copy}", when=when, branches=branches)
+
+
+def _read_copy(node: Condition, copy: int) -> Condition:
+    if isinstance(node, Derived):
+        return dataclasses.replace(node, name=f"{node.name}@{copy}")
+    if isinstance(node, All | Any_):
+        return type(node)(tuple(_read_copy(item, copy) for item in node.items))
+    if isinstance(node, Not):
+        return Not(_read_copy(node.item, copy))
+    return node

@@ -1,6 +1,7 @@
 """Where the time goes: CPU per stage of the per-record path, cold start, and a profile.
 
     python -m benchmarks.experiments [--size N]
+    python -m benchmarks.experiments --before REV [--size N]   # this engine.py against REV's
 
 A diagnostic to read before optimising, not a benchmark of targets (that is benchmarks.run).
 Every cohort is synthetic and seeded.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
+import importlib.util
 import io
 import json
 import pickle
@@ -19,9 +22,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, machine
+from benchmarks.common import (
+    AS_OF,
+    RULES,
+    SAMPLE,
+    SEED,
+    Pipelines,
+    fmt,
+    interleaved,
+    machine,
+)
 from bonecds import Knowledge, api, engine, ranking
 from bonecds.compiler import compile_rules
 from bonecds.distributed import _report_line
@@ -188,12 +201,61 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
     return rows + [f"| {label} | {fmt(value)} |" for label, value in spent.items()]
 
 
+def engine_before(knowledge: Knowledge, size: int, revision: str) -> list[str]:
+    """run_engine of this tree against the engine.py of `revision` (git), on the same facts,
+    interleaved in one process: a change's cost measured where load hits both alike."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:src/bonecds/engine.py"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
+        file.write(source)
+    spec = importlib.util.spec_from_file_location("bonecds_engine_before", file.name)
+    assert spec is not None
+    assert spec.loader is not None
+    before = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = before
+    spec.loader.exec_module(before)
+    Path(file.name).unlink()
+    # Its own ruleset name: each module registers and keeps its own sessions.
+    theirs = dataclasses.replace(knowledge, ruleset_name=f"{knowledge.ruleset_name}_before")
+    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 9)]
+    differing = sum(
+        1
+        for f in facts
+        if [dataclasses.astuple(x) for x in run_engine(knowledge, f)]
+        != [dataclasses.astuple(x) for x in before.run_engine(theirs, f)]
+    )
+    timed = interleaved(
+        {
+            "before": lambda f: before.run_engine(theirs, f),
+            "now": lambda f: run_engine(knowledge, f),
+        },
+        facts,
+    )
+    rows = ["| run_engine | median CPU µs | mean CPU µs | median wall µs |", "|---|---|---|---|"]
+    rows += [
+        f"| {label} | {fmt(t.median(True))} | {fmt(1e6 / t.rate(True))} | {fmt(t.median())} |"
+        for label, t in (("before (" + revision + ")", timed["before"]), ("now", timed["now"]))
+    ]
+    ratio = timed["now"].median(True) / timed["before"].median(True)
+    return [*rows, "", f"now / before: {ratio:.2f}x (median CPU); firings differing: {differing}"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2000, help="profiles per experiment")
+    parser.add_argument("--before", metavar="REV", help="only: this engine against REV's")
     args = parser.parse_args(argv)
     knowledge = api.load_knowledge(RULES)
     where = machine()
+    if args.before:
+        rows = engine_before(knowledge, args.size, args.before)
+        sys.stdout.write("\n".join([f"load {where['load']}", *rows]) + "\n")
+        return
     sections = {
         "Where the time goes (CPU per stage)": stages(knowledge, args.size),
         "What a durable_rules session costs": session_cost(knowledge, args.size),

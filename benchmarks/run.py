@@ -31,10 +31,20 @@ from typing import Any
 import psutil
 
 import bonecds
-from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, Pipelines, fmt, interleaved, machine
+from benchmarks.common import (
+    AS_OF,
+    RULES,
+    SAMPLE,
+    SEED,
+    Pipelines,
+    fmt,
+    interleaved,
+    machine,
+    scaled_knowledge,
+)
 from bonecds import Knowledge, load_knowledge
 from bonecds.batch import BatchOptions, read_chunks, run_batch
-from bonecds.compiler import compile_rules
+from bonecds.compiler import compile_rules, partition_rules
 from bonecds.distributed import default_workers
 from bonecds.floor import Floor
 from bonecds.synthetic import synthetic_cohort, synthetic_profile
@@ -260,24 +270,39 @@ def subset(knowledge: Knowledge, fraction: float) -> Knowledge:
     return compile_rules(dataclasses.replace(knowledge.knowledge, rules=kept))
 
 
+COPIES = (2, 5, 20)  # generated knowledge bases: today's rules copied, up to 1,000 rules
+
+
 def rules_section(knowledge: Knowledge, size: int) -> list[str]:
+    """Matching latency against rule count: parts of today's rules, and generated knowledge
+    bases beyond one durable_rules ruleset (benchmarks.common.scaled_knowledge), each timed
+    interleaved with today's, so the ratio holds on a loaded machine; and checked against the
+    floor on every profile."""
     profiles = synthetic_cohort(size, SEED + 3)
+    today = Pipelines(knowledge)
+    facts = [today.facts(profile) for profile in profiles]
     rows = [
-        "| rules (compiled) | bonecds matching median CPU µs | floor matching µs | ratio | "
+        "| rules (compiled) | rulesets | bonecds matching median CPU µs | x today's | "
+        "floor matching µs | bonecds / floor | profiles differing from the floor | "
         "bonecds end to end µs |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for fraction in (0.25, 0.5, 0.75, 1.0):
-        part = subset(knowledge, fraction)
+    variants = [subset(knowledge, fraction) for fraction in (0.25, 0.5, 0.75)] + [knowledge]
+    variants += [compile_rules(scaled_knowledge(knowledge.knowledge, copies)) for copies in COPIES]
+    for part in variants:
         pipes = Pipelines(part)
-        facts = [pipes.facts(profile) for profile in profiles]
-        matching = interleaved({"engine": pipes.engine_match, "floor": pipes.floor_match}, facts)
-        lines = lines_of(profiles)
-        whole = interleaved({"engine": pipes.engine_line}, lines)["engine"]
-        engine, floor = matching["engine"].median(True), matching["floor"].median(True)
+        timed = interleaved(
+            {"today": today.engine_match, "engine": pipes.engine_match, "floor": pipes.floor_match},
+            facts,
+        )
+        differing = sum(1 for item in facts if pipes.engine_match(item) != pipes.floor_match(item))
+        whole = interleaved({"engine": pipes.engine_line}, lines_of(profiles))["engine"]
+        engine, floor = timed["engine"].median(True), timed["floor"].median(True)
         rows.append(
-            f"| {len(part.knowledge.rules)} ({len(part.rules)}) | {fmt(engine)} | "
-            f"{fmt(floor)} | {engine / floor:.1f}x | {fmt(whole.median(True))} |"
+            f"| {fmt(len(part.knowledge.rules))} ({fmt(len(part.rules))}) | "
+            f"{len(partition_rules(part.rules))} | {fmt(engine)} | "
+            f"{engine / timed['today'].median(True):.2f}x | {fmt(floor)} | {engine / floor:.1f}x | "
+            f"{differing} of {fmt(len(facts))} | {fmt(whole.median(True))} |"
         )
     return rows
 

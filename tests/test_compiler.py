@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 from bonecds import evaluate, load_knowledge
-from bonecds.compiler import MAX_OPERATORS_PER_PATTERN, _operators
+from bonecds.compiler import (
+    MAX_OPERATORS_PER_PATTERN,
+    MAX_RULES_PER_RULESET,
+    _operators,
+    partition_rules,
+)
 from tests.conftest import AS_OF, RULES
 
 
@@ -128,4 +133,5 @@ def test_project_rules_fit_every_engine_limit() -> None:
     assert all(
         _operators(r.pattern["all"][0]) <= MAX_OPERATORS_PER_PATTERN for r in knowledge.rules
     )
-    assert len(knowledge.rules) <= 250
+    parts = partition_rules(knowledge.rules)
+    assert all(len(part) < MAX_RULES_PER_RULESET for part in parts)

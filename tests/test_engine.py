@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bonecds import Knowledge, Report, engine, evaluate
+from bonecds.errors import InternalError
 from bonecds.synthetic import synthetic_cohort, synthetic_profile
 from tests.conftest import AS_OF, RULES
 
@@ -248,3 +249,20 @@ print("ok")
 def test_an_engine_error_mid_evaluation_is_raised_and_the_process_survives() -> None:
     # The failure leaves actions pending; deleting such a state unstarted aborts the process.
     assert _survives(ENGINE_FAILS_ONCE) == ["raised: rules engine failure (error)", "ok"]
+
+
+def test_an_engine_failure_is_reported_as_itself_not_as_the_cleanup_after_it(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = engine.durable.assert_fact
+
+    def unreadable(handle: int, text: str) -> object:
+        # A number durable_rules' JSON reader refuses: a genuine engine failure.
+        return real(handle, text.replace('{"t":"p"', '{"t":"p","x":1e-06', 1))
+
+    monkeypatch.setattr(engine.durable, "assert_fact", unreadable)
+    with pytest.raises(InternalError, match="rules engine failure") as raised:
+        evaluate(BREAST, knowledge, AS_OF)
+    assert "release" not in str(raised.value)
+    monkeypatch.undo()
+    assert evaluate(BREAST, knowledge, AS_OF).ranked  # the engine is usable afterwards

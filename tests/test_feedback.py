@@ -91,6 +91,16 @@ def test_postgres_stores_each_item_once(postgres_url: str) -> None:
     assert open_store(postgres_url).add("bonecds-patient-view", accepted) == 0  # table kept
 
 
+def test_postgres_remembers_each_jti_until_it_expires(postgres_url: str) -> None:
+    first, second = open_store(postgres_url), open_store(postgres_url)  # two worker processes
+    assert first.claim("iss", "jti-1", expires=1000.0, now=500.0)
+    assert not second.claim("iss", "jti-1", expires=1100.0, now=900.0)
+    assert second.claim("iss", "jti-1", expires=2000.0, now=1001.0)  # the old token is dead
+    assert not first.claim("iss", "jti-1", expires=2000.0, now=1500.0)
+    first.close()
+    second.close()
+
+
 def test_an_unreachable_postgres_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
     url = f"postgresql://user:secret-password@/db?host={tmp_path}&port=1"
     with pytest.raises(InputError) as raised:

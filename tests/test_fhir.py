@@ -12,9 +12,16 @@ from typer.testing import CliRunner
 
 from bonecds.cli import app
 from bonecds.errors import ProfileError
-from bonecds.fhir import bundle_to_profile, map_resources, parse_resources
-from bonecds.fhir_codes import ICD10CM, LOINC, SNOMED, UCUM, identify_drug
-from bonecds.fhir_orders import read_draft_orders
+from bonecds.fhir import (
+    bundle_mapping,
+    bundle_to_profile,
+    dosing_interval_weeks,
+    map_resources,
+    parse_resources,
+)
+from bonecds.fhir_codes import ICD10CM, ICDO3, LOINC, RXNORM, SNOMED, UCUM, identify_drug
+from bonecds.fhir_orders import dose_mg, read_draft_orders
+from bonecds.profile import Quantity
 from tests.conftest import AS_OF, FIXTURES, RULES
 
 FHIR = Path(__file__).parent / "fhir"
@@ -73,7 +80,8 @@ def test_the_sample_bundle_maps_to_the_expected_profile() -> None:
             "calcium_uln": {"value": 10.2, "unit": "mg/dL"},
         },
         "dental": {"days_since_invasive_procedure": 83},
-        "meds": {"current_bma": []},  # medication resources present: the list is known
+        # medication resources present: the list is known
+        "meds": {"current_bma": [], "systemic_therapy": ["aromatase_inhibitor"]},
     }
 
 
@@ -90,6 +98,13 @@ def test_bonecds_evaluate_accepts_a_bundle() -> None:
         report = json.loads(result.stdout)
         zoledronic = next(item for item in report["ranked"] if item["id"] == "zoledronic-acid")
         assert zoledronic["dose"]["amount"] == 3.3  # Cockcroft-Gault 44.7 mL/min from the Bundle
+
+
+def test_the_cli_report_shows_the_mapping_notes() -> None:
+    args = ["evaluate", str(FHIR / "breast-bone-mets.json"), "--as-of", "2026-11-23"]
+    result = CliRunner().invoke(app, [*args, "--rules", str(RULES)])
+    assert result.exit_code == 0, result.stderr
+    assert "FHIR: Observation/o-egfr: LOINC 98979-8 not used" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -121,42 +136,54 @@ def test_weight_in_pounds_is_converted() -> None:
     assert mapped(resources(item)).profile.weight_kg == pytest.approx(59.874, abs=1e-3)
 
 
-def test_an_unknown_unit_names_the_resource_and_field_not_the_value() -> None:
+def test_an_unknown_unit_drops_that_value_with_a_note_not_the_patient() -> None:
     item = observation("o-bad", "2160-0", 987.65, "mmol/dL", effectiveDateTime="2026-11-23")
-    with pytest.raises(ProfileError) as caught:
-        mapped(resources(item))
-    assert caught.value.problems == [
-        "FHIR: Observation/o-bad: valueQuantity.code: unit 'mmol/dL' is not accepted for LOINC "
-        "2160-0; use mg/dL, umol/L, mmol/L, mg/L"
-    ]
-    assert "987" not in str(caught.value)
+    result = mapped(resources(item))
+    assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
+    assert result.profile.primary.site == "breast"  # the rest of the patient is evaluated
+    assert (
+        "Observation/o-bad: valueQuantity.code: unit 'mmol/dL' is not accepted for LOINC "
+        "2160-0 (use mg/dL, umol/L, mmol/L, mg/L); value not used"
+    ) in result.notes
+    assert "987" not in str(result.notes)
 
 
-def test_a_quantity_without_ucum_system_is_refused() -> None:
+def test_a_quantity_without_ucum_system_drops_that_value_with_a_note() -> None:
     item = observation("o-nosys", "17861-6", 9.1, "mg/dL", effectiveDateTime="2026-11-23")
     del item["valueQuantity"]["system"]
-    with pytest.raises(
-        ProfileError, match=r"Observation/o-nosys: valueQuantity\.code: unit without"
-    ):
-        mapped(resources(item))
+    result = mapped(resources(item))
+    assert result.profile.labs.calcium_total is None
+    assert any(
+        n.startswith("Observation/o-nosys: valueQuantity.code: unit without a UCUM")
+        for n in result.notes
+    )
 
 
-def test_invalid_r4_is_reported_by_field_and_unread_types_are_skipped() -> None:
+@pytest.mark.parametrize("unit", ["mg/dl", "mg/dL"])
+def test_ucum_lower_case_litre_is_the_same_unit(unit: str) -> None:
+    item = observation("o-dl", "17861-6", 9.1, unit, effectiveDateTime="2026-11-23")
+    assert mapped(resources(item)).profile.labs.calcium_total == Quantity(value=9.1, unit="mg/dL")
+
+
+def test_invalid_r4_is_noted_and_skipped_and_non_fhir_is_refused() -> None:
     broken = observation("o-broken", "2160-0", 1.0, "mg/dL", effectiveDateTime="yesterday")
-    diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # no intent: not R4
+    result = mapped([*resources(), broken])
+    assert any(
+        n.startswith("Observation/o-broken: effectiveDateTime:") and n.endswith("not used")
+        for n in result.notes
+    )
+    # its date is unreadable, so it may be the latest: no older creatinine stands in for it
+    assert result.profile.labs.scr is None
+    assert "labs.scr: the latest result is unusable; left unknown" in result.notes
+    diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # not read
     with pytest.raises(ProfileError) as caught:
-        parse_resources([*resources(), diet, broken, "junk"], "bundle.entry")
-    assert caught.value.problems[0].startswith(
-        "bundle.entry[15] Observation/o-broken: effectiveDateTime:"
-    )
-    assert (
-        caught.value.problems[1]
-        == "bundle.entry[16]: resource: not a FHIR resource (no resourceType)"
-    )
-    assert len(caught.value.problems) == 2
+        parse_resources([*resources(), diet, "junk"], "bundle.entry")
+    assert caught.value.problems == [
+        "bundle.entry[15]: resource: not a FHIR resource (no resourceType)"
+    ]
 
 
-def test_an_r5_medication_request_fails_r4_validation() -> None:
+def test_an_r5_medication_request_is_skipped_and_the_list_is_not_complete() -> None:
     r5 = {
         "resourceType": "MedicationRequest",
         "id": "r5",
@@ -165,8 +192,12 @@ def test_an_r5_medication_request_fails_r4_validation() -> None:
         "subject": {"reference": "Patient/pt-breast-1"},
         "medication": {"concept": {"text": "zoledronic acid"}},
     }
-    with pytest.raises(ProfileError, match=r"MedicationRequest/r5: medication: Extra inputs"):
-        parse_resources([r5], "prefetch.medications")
+    result = mapped(resources(r5), complete=frozenset({"medications"}))
+    assert (
+        "MedicationRequest/r5: no medicationCodeableConcept or medicationReference; not used"
+        in result.notes
+    )
+    assert result.profile.meds.current_bma is None  # unknown, not "none"
 
 
 def test_data_of_another_patient_is_refused() -> None:
@@ -279,7 +310,10 @@ def test_partial_birth_date_leaves_age_unknown() -> None:
 def test_egfr_is_not_used_as_creatinine_clearance() -> None:
     result = mapped(resources())
     assert result.profile.labs.crcl_ml_min is None
-    assert "LOINC 98979-8 not used: eGFR is not a Cockcroft-Gault CrCl" in result.notes
+    assert (
+        "Observation/o-egfr: LOINC 98979-8 not used: eGFR is not a Cockcroft-Gault CrCl"
+        in result.notes
+    )
 
 
 @pytest.mark.parametrize(
@@ -441,6 +475,330 @@ def test_driver_results_are_read_per_gene() -> None:
 
 
 def test_unrecognised_medicines_are_listed_not_dropped() -> None:
-    assert mapped(resources()).notes[-1] == (
-        "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-letrozole"
+    metformin = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-metformin",
+        "status": "active",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"text": "metformin"},
+    }
+    assert mapped(resources(metformin)).notes[-1] == (
+        "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-metformin"
     )
+
+
+def test_systemic_therapy_classes_receptors_and_a_stopped_bma_are_mapped() -> None:
+    er = observation("o-er", "85337-4", 0, "1")
+    del er["valueQuantity"]
+    er["valueCodeableConcept"] = {"coding": [{"system": LOINC, "code": "LA6576-8"}]}
+    stopped = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-zol-old",
+        "status": "stopped",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "77655"}]},
+    }
+    profile = mapped(resources(er, stopped)).profile
+    assert profile.meds.systemic_therapy == ["aromatase_inhibitor"]  # letrozole
+    assert profile.drivers.er == "positive"
+    assert profile.meds.previous_bma.agent == "zoledronic_acid"
+
+
+# ---- issue 11 item 8 and issue 13: real EHR shapes are noted and skipped, never a crash ----------
+
+LATEST = "2026-11-23"  # later than every observation of the sample
+
+
+def _condition_at(ident: str, code: str, *sites: str) -> dict[str, Any]:
+    body = [{"coding": [{"system": SNOMED, "code": site}]} for site in sites]
+    return condition(ident, SNOMED, code, bodySite=body)
+
+
+def test_a_metastasis_at_a_non_bone_site_is_a_note_not_a_crash() -> None:
+    lung = _condition_at("c-lung-met", "128462008", "39607008")
+    result = mapped(resources(lung, drop=("c-bone",)))
+    assert result.profile.bone.metastases_present is None
+    assert (
+        "Condition/c-lung-met: metastasis outside bone (lung): lesion count unknown" in result.notes
+    )
+
+
+def test_a_spine_metastasis_sets_spine_involved() -> None:
+    spine = _condition_at("c-spine", "128462008", "421060004")
+    profile = mapped(resources(spine, drop=("c-bone",))).profile
+    assert profile.bone.metastases_present is True
+    assert profile.bone.spine_involved is True
+    assert profile.bone.sites == ["spine"]
+
+
+def test_a_bone_site_outside_the_table_is_read_from_its_text() -> None:
+    site = {"coding": [{"system": SNOMED, "code": "000000"}], "text": "Bone structure of tibia"}
+    tibia = condition("c-tibia", SNOMED, "128462008", bodySite=[site])
+    assert mapped(resources(tibia, drop=("c-bone",))).profile.bone.metastases_present is True
+
+
+@pytest.mark.parametrize(
+    ("code", "site"),
+    [("254837009", "breast"), ("353431000119107", "breast"), ("424132000", "lung_nsclc")],
+)
+def test_snomed_primaries_of_published_examples_are_mapped(code: str, site: str) -> None:
+    primary = condition("c-snomed", SNOMED, code)
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.site == site
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"subject": {"reference": None}},
+        {"code": {"coding": [{"system": SNOMED, "code": None}]}},
+        {"code": {"coding": None}},
+        {"code": {"coding": [None, "x"]}},
+        {"bodySite": [{"coding": None}, {}]},
+        {"clinicalStatus": {"coding": [{"code": None}]}},
+        {"extension": [{"url": "x", "valueCodeableConcept": {"coding": None}}]},
+    ],
+)
+def test_odd_condition_shapes_never_crash(broken: dict[str, Any]) -> None:
+    item = {**condition("c-odd", SNOMED, "94222008"), **broken}
+    result = mapped(resources(item))  # a profile with notes, or the resource skipped
+    assert result.profile.primary.site == "breast"
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [[{"period": 4}], {"period": "4", "periodUnit": "wk"}, {"period": 4, "periodUnit": 3}, "x"],
+)
+def test_a_timing_repeat_of_another_shape_is_no_interval(repeat: Any) -> None:
+    request = {"dosageInstruction": [{"timing": {"repeat": repeat}}]}
+    assert dosing_interval_weeks(request) is None
+    assert dosing_interval_weeks({"dosageInstruction": [{"timing": repeat}]}) is None
+    assert dosing_interval_weeks({"dosageInstruction": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    "dosage",
+    [
+        {"doseAndRate": [{"doseQuantity": {"value": "4", "code": "mg"}}]},
+        {"doseAndRate": [{"doseQuantity": {"value": {}, "code": "mg"}}]},
+        {"doseAndRate": [{"doseQuantity": {"value": "", "code": "mg"}}]},
+        {"doseAndRate": [{"doseQuantity": {}}]},
+        {"doseAndRate": ["4 mg"]},
+        {"doseAndRate": "4 mg"},
+        {"doseAndRate": [None]},
+        "4 mg",
+    ],
+)
+def test_a_draft_dose_of_another_shape_is_no_dose(dosage: Any) -> None:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "zol",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "zoledronic acid"},
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "dosageInstruction": [dosage],
+    }
+    drafts = read_draft_orders({"resourceType": "Bundle", "entry": [{"resource": order}]}, None, {})
+    assert [(o.agent, o.dose_mg) for o in drafts.orders] == [("zoledronic_acid", None)]
+    assert dose_mg(order) is None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Patient/pt-breast-1",
+        "Patient/pt-breast-1/_history/3",
+        "https://ehr.example.org/fhir/Patient/pt-breast-1",
+        "https://ehr.example.org/fhir/Patient/pt-breast-1/_history/3",
+        "urn:uuid:pt-breast-1",  # the sample's fullUrl for its Patient
+    ],
+)
+def test_every_reference_form_to_the_patient_is_accepted(reference: str) -> None:
+    bundle = copy.deepcopy(BUNDLE)
+    for entry in bundle["entry"]:
+        if "subject" in entry["resource"]:
+            entry["resource"]["subject"] = {"reference": reference}
+    mapping = bundle_mapping(bundle, "sample")
+    assert mapping.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")
+    assert not [n for n in mapping.notes if "subject" in n]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Patient/someone-else",
+        "Patient/someone-else/_history/1",
+        "https://ehr.example.org/fhir/Patient/someone-else",
+        "urn:uuid:other",  # a fullUrl in the Bundle that is another Patient
+    ],
+)
+def test_another_patient_is_refused_whatever_the_reference_form(reference: str) -> None:
+    bundle = copy.deepcopy(BUNDLE)
+    other = {"resourceType": "Patient", "id": "someone-else"}
+    bundle["entry"].append({"fullUrl": "urn:uuid:other", "resource": other})
+    scr = observation("o-x", "2160-0", 9.9, "mg/dL", effectiveDateTime=LATEST)
+    scr["subject"] = {"reference": reference}
+    bundle["entry"].append({"resource": scr})
+    with pytest.raises(ProfileError) as caught:
+        bundle_mapping(bundle, "sample")
+    assert "sample:" in str(caught.value)
+
+
+@pytest.mark.parametrize("reference", ["urn:uuid:unknown", "#p1", "Group/g1"])
+def test_an_unresolvable_subject_is_skipped_with_a_note(reference: str) -> None:
+    scr = observation("o-x", "2160-0", 9.9, "mg/dL", effectiveDateTime=LATEST)
+    scr["subject"] = {"reference": reference}
+    result = mapped(resources(scr), patient_id="pt-breast-1")
+    assert result.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")  # not 9.9
+    assert "Observation/o-x: subject: reference not resolved to a Patient; not used" in result.notes
+
+
+@pytest.mark.parametrize(
+    "deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "1989-05-01"}]
+)
+def test_a_deceased_patient_is_refused_clearly(deceased: dict[str, Any]) -> None:
+    patient = {**resources()[0], **deceased}
+    with pytest.raises(ProfileError, match="recorded as deceased"):
+        mapped([patient, *resources()[1:]])
+
+
+def test_an_unresolved_medication_reference_makes_the_list_unknown_not_empty() -> None:
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-ref",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationReference": {"reference": "Medication/not-here"},
+    }
+    result = mapped(resources(request), complete=frozenset({"medications"}))
+    assert result.profile.meds.current_bma is None
+    assert any(n.startswith("medication list incomplete") for n in result.notes)
+
+
+def test_a_bundle_with_an_unread_next_page_has_no_complete_medication_list() -> None:
+    bundle = {**copy.deepcopy(BUNDLE), "link": [{"relation": "next", "url": "https://x/p2"}]}
+    assert bundle_mapping(bundle, "sample").profile.meds.current_bma is None
+    assert bundle_to_profile(BUNDLE, "sample").meds.current_bma == []
+
+
+def test_a_transaction_bundle_with_request_only_entries_is_read() -> None:
+    bundle = copy.deepcopy(BUNDLE)
+    bundle["type"] = "transaction"
+    bundle["entry"].append({"request": {"method": "DELETE", "url": "Observation/o-gone"}})
+    mapping = bundle_mapping(bundle, "sample")
+    assert mapping.profile.primary.site == "breast"
+    assert any("DELETE request without a resource" in n for n in mapping.notes)
+
+
+def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
+    ecog = {
+        "resourceType": "Observation",
+        "id": "o-ecog-la",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "89247-1"}]},
+        "effectiveDateTime": LATEST,
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5"}]},
+    }
+    stage = {
+        "resourceType": "Observation",
+        "id": "o-stage",
+        "status": "final",
+        "code": {"coding": [{"system": SNOMED, "code": "399537006"}]},
+        "valueCodeableConcept": {
+            "coding": [
+                {
+                    "system": SNOMED,
+                    "code": "1222769001",
+                    "display": "American Joint Committee on Cancer stage IIB (qualifier value)",
+                }
+            ]
+        },
+    }
+    chemo = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-pac",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "56946"}]},
+    }
+    synthea_scr = observation("o-synthea", "38483-4", 1.1, "mg/dL")
+    result = mapped(resources(ecog, stage, chemo, synthea_scr))
+    assert result.profile.ecog == 1
+    assert result.profile.primary.stage_group == "II"
+    assert result.profile.meds.chemotherapy is True
+    assert any(n.startswith("Observation/o-synthea: LOINC 38483-4 not used") for n in result.notes)
+
+
+def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports() -> None:
+    from bonecds.cds_hooks import PREFETCH
+    from bonecds.fhir_codes import (
+        DISEASE_STATUS_LOINC,
+        ECOG_LOINC,
+        KARNOFSKY_LOINC,
+        LOINC_LABS,
+        NOT_USED_LOINC,
+        RECEPTOR_LOINC,
+        TNM_STAGE_GROUP,
+        UNMAPPED_LAB_LOINC,
+        VARIANT_LOINC,
+    )
+
+    asked = " ".join(PREFETCH.values())
+    loinc = {*LOINC_LABS, *NOT_USED_LOINC, *UNMAPPED_LAB_LOINC, *RECEPTOR_LOINC}
+    loinc |= {ECOG_LOINC, KARNOFSKY_LOINC, DISEASE_STATUS_LOINC, VARIANT_LOINC, "82810-3"}
+    assert [c for c in sorted(loinc) if f"{LOINC}|{c}" not in asked] == []
+    assert [c for c in sorted(TNM_STAGE_GROUP) if f"{SNOMED}|{c}" not in asked] == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, "1.3"])
+def test_a_value_that_is_not_a_finite_number_is_noted_not_used(value: Any) -> None:
+    item = observation("o-odd", "2160-0", 1.0, "mg/dL", effectiveDateTime=LATEST)
+    item["valueQuantity"]["value"] = value
+    result = mapped(resources(item))
+    assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
+    assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.notes)
+
+
+def test_histology_of_the_primary_from_icdo3_or_snomed_text() -> None:
+    icdo3 = {
+        "url": "x-histology",
+        "valueCodeableConcept": {"coding": [{"system": ICDO3, "code": "8500/3"}]},
+    }
+    primary = condition("c-primary-2", ICD10CM, "C50.912", extension=[icdo3])
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.histology_icdo3 == "8500/3"
+    text = {
+        "url": "x-histology",
+        "valueCodeableConcept": {
+            "coding": [
+                {"system": SNOMED, "code": "82711006", "display": "Infiltrating duct carcinoma"}
+            ]
+        },
+    }
+    primary = condition("c-primary-3", ICD10CM, "C50.912", extension=[text])
+    assert (
+        mapped(resources(primary, drop=("c-primary",))).profile.primary.histology
+        == "Infiltrating duct carcinoma"
+    )
+
+
+@pytest.mark.parametrize(
+    ("score", "ecog"), [(100, 0), (90, 1), (80, 1), (70, 2), (60, 3), (50, 3), (40, 4), (10, 4)]
+)
+def test_karnofsky_gives_a_computed_ecog_when_none_is_recorded(score: int, ecog: int) -> None:
+    kps = {
+        "resourceType": "Observation",
+        "id": "o-kps",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "89243-0"}]},
+        "effectiveDateTime": LATEST,
+        "valueInteger": score,
+    }
+    result = mapped(resources(kps, drop=("o-ecog",)))
+    assert result.profile.ecog == ecog
+    assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.notes)
+    assert mapped(resources(kps)).profile.ecog == 1  # a recorded ECOG wins

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge, evaluate
 from bonecds.cli import app
 from bonecds.i18n import DISCLAIMERS
+from bonecds.report import Report
 from bonecds.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES
 
@@ -82,3 +83,127 @@ def test_missing_translation_fails_rules_check(tmp_path: Path) -> None:
     assert "error[missing-translation] no Chinese translation for cautions.renal-monitoring" in (
         result.stderr
     )
+
+
+def _zh_cautions(knowledge: Knowledge, name: str, caution: str) -> list[str]:
+    scenario, profile = load_scenario(FIXTURES / name)
+    report = evaluate(profile, knowledge, scenario.as_of, language="zh")
+    return [c.text for c in report.cautions if c.id == caution]
+
+
+def test_hypercalcaemic_patient_is_told_to_withhold_calcium_in_chinese(
+    knowledge: Knowledge,
+) -> None:
+    (text,) = _zh_cautions(
+        knowledge, "d9-corrected-calcium-above-uln-withhold.yaml", "calcium-vitamin-d"
+    )
+    assert "暂停" in text
+    assert "至少500 mg" not in text
+
+
+def test_mronj_risk_lists_only_the_patients_own_factors_in_chinese(knowledge: Knowledge) -> None:
+    # The base patient smokes and has chemotherapy; no head and neck radiotherapy.
+    (text,) = _zh_cautions(
+        knowledge, "d12-hypercalcaemia-and-sre-agent-one-dose-fires.yaml", "mronj-risk"
+    )
+    assert "吸烟" in text
+    assert "头颈部放疗" not in text
+
+
+def _check_with_edit(tmp_path: Path, name: str, old: str, new: str) -> str:
+    for copied in (
+        "settings.yaml",
+        "sources.yaml",
+        "vocabulary.yaml",
+        "d-bone-modifying-agents.yaml",
+        name,
+    ):
+        shutil.copy(RULES / copied, tmp_path / copied)
+    path = tmp_path / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    result = CliRunner().invoke(app, ["rules", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    return result.stderr
+
+
+def test_a_text_that_differs_by_branch_needs_its_own_translation(tmp_path: Path) -> None:
+    stderr = _check_with_edit(
+        tmp_path,
+        "d2-bma-safety-and-schedules.yaml",
+        "          on-pamidronate/duplicate-bma:",
+        "          duplicate-bma:",
+    )
+    expected = "cautions.on-pamidronate/duplicate-bma (the text differs by branch)"
+    assert f"error[missing-translation] no Chinese translation for {expected}" in stderr
+
+
+def test_an_adjusted_option_reason_needs_a_translation(tmp_path: Path) -> None:
+    stderr = _check_with_edit(
+        tmp_path,
+        "d-bone-modifying-agents.yaml",
+        "          crcl-30-to-39/zoledronic-acid:",
+        "          crcl-30-to-39/zoledronic-acd:",
+    )
+    assert "no Chinese translation for adjustments.crcl-30-to-39/zoledronic-acid" in stderr
+
+
+def _zh_report(knowledge: Knowledge, name: str) -> Report:
+    scenario, profile = load_scenario(FIXTURES / name)
+    return evaluate(profile, knowledge, scenario.as_of, language="zh")
+
+
+def test_dose_schedule_and_option_texts_are_translated(knowledge: Knowledge) -> None:
+    report = _zh_report(knowledge, "f2-unresectable-spine-fires.yaml")
+    denosumab = next(item for item in report.ranked if item.id == "denosumab")
+    assert denosumab.dose is not None
+    assert denosumab.schedule is not None
+    assert "第8天和第15天" in denosumab.dose.text
+    assert HAN.search(denosumab.schedule.text)
+    assert denosumab.rationale.startswith("同时补充钙和维生素D")
+
+
+def test_chinese_hypercalcaemia_regimen_gives_si_units(knowledge: Knowledge) -> None:
+    report = _zh_report(knowledge, "a4-corrected-14-0-emergency.yaml")
+    treatment = next(item for item in report.ranked if item.id == "hypercalcaemia-treatment")
+    assert "µmol/L" in treatment.rationale
+    assert "补液后单剂4 mg" in treatment.rationale
+
+
+def test_a_missing_dose_translation_fails_rules_check(tmp_path: Path) -> None:
+    stderr = _check_with_edit(
+        tmp_path,
+        "d2-bma-safety-and-schedules.yaml",
+        "          severe-renal-impairment/pamidronate:",
+        "          severe-renal-impairment/pamidronat:",
+    )
+    expected = "doses.severe-renal-impairment/pamidronate (the text differs by branch)"
+    assert f"no Chinese translation for {expected}" in stderr
+
+
+def _zh_texts(knowledge: Knowledge) -> list[tuple[str, str]]:
+    found = []
+    for rule in knowledge.knowledge.rules:
+        zh = rule.translations["zh"]
+        found += [(rule.id, zh.title), (rule.id, zh.rationale)]
+        found += [(rule.id, note) for note in zh.notes]
+        for group in (
+            "cautions",
+            "reasons",
+            "requests",
+            "context",
+            "adjustments",
+            "doses",
+            "texts",
+        ):
+            found += [(rule.id, text) for text in getattr(zh, group).values()]
+    return found
+
+
+def test_chinese_texts_give_si_units_beside_mg_dl(knowledge: Knowledge) -> None:
+    si = re.compile(r"mmol/L|µmol/L")
+    missing = [
+        rule for rule, text in _zh_texts(knowledge) if "mg/dL" in text and not si.search(text)
+    ]
+    assert missing == []

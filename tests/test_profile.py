@@ -10,7 +10,12 @@ from bonecds import ProfileError, load_profile
 from bonecds.facts import ReferenceDefaults, to_facts
 from bonecds.profile import PatientProfile, parse_profile
 
-DEFAULTS = ReferenceDefaults(calcium_lln_mg_dl=8.9, calcium_uln_mg_dl=10.5)
+DEFAULTS = ReferenceDefaults(
+    calcium_lln_mg_dl=8.9,
+    calcium_uln_mg_dl=10.5,
+    calcium_ionised_lln_mg_dl=4.69,
+    calcium_ionised_uln_mg_dl=5.21,
+)
 
 
 def facts_of(data: dict) -> dict:
@@ -175,3 +180,109 @@ def test_profile_is_immutable() -> None:
     profile = PatientProfile(ecog=1)
     with pytest.raises(ValueError, match="frozen"):
         profile.ecog = 2  # type: ignore[misc]
+
+
+def _properties(schema: dict) -> list[tuple[str, dict]]:
+    """Every (path, property schema) of the profile schema, nested groups included."""
+    defs = schema["$defs"]
+    found = []
+
+    def walk(model: dict, prefix: str) -> None:
+        for name, prop in model["properties"].items():
+            found.append((f"{prefix}{name}", prop))
+            ref = prop.get("$ref", "")
+            if ref and ref != "#/$defs/Quantity":
+                walk(defs[ref.rsplit("/", 1)[1]], f"{prefix}{name}.")
+
+    walk(schema, "")
+    return found
+
+
+def _has_description(prop: dict, defs: dict) -> bool:
+    ref = prop.get("$ref", "")
+    return bool(prop.get("description") or (ref and defs[ref.rsplit("/", 1)[1]].get("description")))
+
+
+def test_every_profile_field_is_described_and_quantities_carry_a_unit() -> None:
+    schema = PatientProfile.model_json_schema()
+    properties = _properties(schema)
+    undescribed = [path for path, prop in properties if not _has_description(prop, schema["$defs"])]
+    assert undescribed == []
+    measured = [p for p, prop in properties if "Quantity" in str(prop.get("anyOf", ""))]
+    assert measured
+    assert all("unit" in dict(properties)[p] for p in measured)
+
+
+def test_new_analytes_convert_to_their_canonical_unit() -> None:
+    values = facts_of(
+        {
+            "labs": {
+                "vitamin_d_25oh": "50 nmol/L",
+                "magnesium": "0.8 mmol/L",
+                "phosphate": "1.0 mmol/L",
+            },
+            "meds": {"bma_start_scr": "88.4 umol/L"},
+        }
+    )
+    assert values["labs.vitamin_d_25oh_ng_ml"] == 20.03  # 50 / 2.496
+    assert values["labs.magnesium_mg_dl"] == 1.94  # 0.8 x 2.431
+    assert values["labs.phosphate_mg_dl"] == 3.1  # 1.0 x 3.097
+    assert values["meds.bma_start_scr_mg_dl"] == 1.0
+
+
+def test_pending_is_a_known_status_not_unknown() -> None:
+    values = facts_of({"drivers": {"egfr": "pending", "her2": "not_tested"}})
+    assert values["drivers.egfr"] == "pending"
+    assert values["drivers.her2"] == "not_tested"
+    assert "drivers.alk" not in values
+
+
+def test_history_therapy_sites_and_bounds_reach_the_facts() -> None:
+    values = facts_of(
+        {
+            "life_expectancy_months": 12,
+            "life_expectancy_bound": "more_than",
+            "meds": {
+                "previous_bma": {"agent": "denosumab", "months_since_stop": 5, "doses_given": 24},
+                "systemic_therapy": ["aromatase_inhibitor", "cdk46_inhibitor"],
+                "bma_start_crcl_ml_min": 72,
+            },
+            "mets": {"liver_lesion_count": 3, "brain_lesion_count": 0},
+            "bone": {"pathological_fracture": True, "prior_rt_to_lesion": False},
+        }
+    )
+    assert values["meds.previous_bma.agent"] == "denosumab"
+    assert values["meds.previous_bma.months_since_stop"] == 5
+    assert values["meds.systemic_therapy.count"] == 2
+    assert values["mets.brain_lesion_count"] == 0
+    assert values["bone.prior_rt_to_lesion"] is False
+    assert values["life_expectancy_bound"] == "more_than"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"labs": {"magnesium": "0.8 mg/L"}}, "labs.magnesium"),
+        ({"labs": {"vitamin_d_25oh": 30}}, "labs.vitamin_d_25oh"),
+        ({"drivers": {"ros1": "unknown"}}, "drivers.ros1"),
+        ({"meds": {"systemic_therapy": ["letrozole"]}}, "meds.systemic_therapy.0"),
+        ({"meds": {"previous_bma": {"agent": "alendronate"}}}, "meds.previous_bma.agent"),
+        ({"mets": {"liver_lesion_count": -1}}, "mets.liver_lesion_count"),
+        ({"life_expectancy_bound": "about"}, "life_expectancy_bound"),
+    ],
+)
+def test_new_fields_refuse_invalid_values(data: dict, field: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(data)
+    assert f": {field}: " in caught.value.problems[0]
+
+
+def test_creatinine_rise_since_the_agent_started_is_derived_with_its_inputs() -> None:
+    profile = parse_profile(
+        {"labs": {"scr": "132.6 umol/L"}, "meds": {"bma_start_scr": "1.0 mg/dL"}}
+    )
+    facts = to_facts(profile, DEFAULTS)
+    assert facts.values["derived.scr_rise_since_bma_start_mg_dl"] == 0.5
+    (derived,) = [d for d in facts.derived if d.field == "derived.scr_rise_since_bma_start_mg_dl"]
+    assert derived.inputs == {"labs.scr_mg_dl": 1.5, "meds.bma_start_scr_mg_dl": 1.0}
+    assert "derived.scr_rise_since_bma_start_mg_dl" not in facts_of({"labs": {"scr": "1.5 mg/dL"}})

@@ -75,7 +75,7 @@ def test_coverage_names_a_rule_that_never_fired(knowledge: Knowledge) -> None:
 def test_golden_snapshot_update_then_detects_a_change(tmp_path: Path, knowledge: Knowledge) -> None:
     scenario = tmp_path / "sample.yaml"
     shutil.copy(SAMPLE, scenario)
-    assert run_scenario(scenario, knowledge, update=True).passed
+    assert run_scenario(scenario, knowledge, update=True, create=True).passed
     golden = tmp_path / "golden" / "sample.json"
     assert run_scenario(scenario, knowledge, golden=True).passed
     golden.write_text(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import socket
 import sqlite3
 import subprocess
@@ -34,7 +35,8 @@ from typer.testing import CliRunner
 from bonecds import Knowledge
 from bonecds.cli import app as cli
 from bonecds.errors import InputError
-from bonecds.service import ServiceConfig, create_app
+from bonecds.feedback import SqliteStore
+from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
 from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
 
@@ -72,7 +74,9 @@ def _bind() -> tuple[socket.socket, str]:
 
 def _start(app: FastAPI, sock: socket.socket, base: str) -> Running:
     # log_config=None: records reach pytest's caplog, so the no-PHI-in-logs test sees them.
-    config = uvicorn.Config(app, log_config=None, log_level="info", lifespan="off")
+    config = uvicorn.Config(
+        app, log_config=None, log_level="info", lifespan="off", **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -139,7 +143,7 @@ def service(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> I
         base_url=base,
         issuers=(
             TrustedIssuer(ISS, _jwks(KEY.public_key(), KID, "ES384")),
-            TrustedIssuer("https://fhir-ehr.example.com/", spec_jwks, SPEC_JKU),
+            TrustedIssuer("https://fhir-ehr.example.com/", spec_jwks, jku=(SPEC_JKU,)),
         ),
         feedback_db=tmp_path_factory.mktemp("feedback") / "feedback.sqlite3",
         cors_origins=("https://sandbox.cds-hooks.org",),
@@ -227,15 +231,20 @@ def test_missing_token_is_401_with_no_detail(service: Running) -> None:
     ]
 
 
-def test_the_spec_example_token_is_rejected_because_it_expired(service: Running) -> None:
+def test_the_spec_example_token_is_rejected_because_it_expired(
+    service: Running, tmp_path: Path
+) -> None:
     compact = (EXAMPLES / "jwt-compact-example.txt").read_text().strip()
     aud = "https://cds.example.org/cds-services/some-service"
     spec = TrustedIssuer(
         "https://fhir-ehr.example.com/",
         json.loads((EXAMPLES / "jwks-public.json").read_text()),
-        SPEC_JKU,
+        jku=(SPEC_JKU,),
     )
-    assert TokenVerifier((spec,)).verify(compact, [aud]) == "expired"  # signature and aud are fine
+    replay = SqliteStore(tmp_path / "replay.db")
+    assert (
+        TokenVerifier((spec,), replay).verify(compact, [aud]) == "expired"
+    )  # signature and aud are fine
     response = call(service, "/cds-services", auth=f"Bearer {compact}")
     assert _outcome(response, 401)[0]["code"] == "login"
 
@@ -255,6 +264,14 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "RS384 with a key not on record": lambda url: token(url, alg="RS384", key=RSA_KEY),
     "alg none": lambda url: jwt.encode({"iss": ISS, "aud": url}, None, algorithm="none"),
     "not a JWT": lambda url: "not.a.jwt",
+    # Validly signed, but the times are strings: once a TypeError and a 500 (issue 11/8).
+    "exp a string": lambda url: token(url, exp=str(int(time.time()) + 300)),
+    "iat a string": lambda url: token(url, iat=str(int(time.time()))),
+    "exp a huge number": lambda url: token(url, exp=1e300),
+    # RFC 7519 §4.1.7: a string. Once, null was remembered as "None" and accepted the first time.
+    "jti null": lambda url: token(url, jti=None),
+    "jti a number": lambda url: token(url, jti=int(time.time() * 1000)),
+    "jti empty": lambda url: token(url, jti=""),
 }
 
 
@@ -274,6 +291,27 @@ def test_a_replayed_token_is_refused(service: Running) -> None:
     once = {"Authorization": f"Bearer {token(url)}"}
     assert httpx.get(url, headers=once).status_code == 200
     assert httpx.get(url, headers=once).status_code == 401
+
+
+def test_a_token_replayed_on_another_worker_is_refused(tmp_path: Path) -> None:
+    # Two workers are two processes, each with its verifier, sharing only the database.
+    issuers = (TrustedIssuer(ISS, _jwks(KEY.public_key(), KID, "ES384")),)
+    first, second = (TokenVerifier(issuers, SqliteStore(tmp_path / "s.db")) for _ in range(2))
+    aud = "https://bonecds.example/cds-services"
+    once = token(aud)
+    assert first.verify(once, [aud]) is None
+    assert second.verify(once, [aud]) == "replayed jti"
+    assert first.verify(once, [aud]) == "replayed jti"
+    assert second.verify(token(aud), [aud]) is None
+
+
+def test_a_jti_is_remembered_until_its_token_expires(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    assert store.claim(ISS, "jti-1", expires=1000.0, now=500.0)
+    assert not store.claim(ISS, "jti-1", expires=1100.0, now=900.0)
+    assert store.claim("https://other.example/", "jti-1", expires=1000.0, now=900.0)
+    assert store.claim(ISS, "jti-1", expires=2000.0, now=1001.0)  # the old token is dead
+    assert not store.claim(ISS, "jti-1", expires=2000.0, now=1500.0)
 
 
 def test_cors_preflight_allows_the_configured_origin_only(service: Running) -> None:
@@ -534,6 +572,23 @@ def test_orders_without_a_bone_modifying_agent_get_no_cards(service: Running) ->
     assert call(service, "/cds-services/bonecds-order-sign", body).json() == {"cards": []}
 
 
+def test_order_sign_without_a_bma_fetches_nothing(service: Running, fhir_server: Running) -> None:
+    body = request("order-sign")
+    body["context"]["draftOrders"]["entry"] = body["context"]["draftOrders"]["entry"][1:]
+    del body["prefetch"]
+    body["fhirServer"] = f"{fhir_server.base}/fhir"
+    body["fhirAuthorization"] = {
+        "access_token": FHIR_TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/Observation.read",
+        "subject": "bonecds",
+    }
+    fhir_server.seen.clear()
+    assert call(service, "/cds-services/bonecds-order-sign", body).json() == {"cards": []}
+    assert fhir_server.seen == []
+
+
 def test_the_hook_library_order_sign_example_is_read_leniently(service: Running) -> None:
     # Its NutritionOrder lacks intent and its doseAndRate is an object: not R4 (checklist §X).
     body = request("order-sign")
@@ -610,10 +665,18 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(
     assert any(path.startswith("Condition?") and "page=2" in path for path, _ in fhir_server.seen)
 
 
-def test_the_3_0_ballot_paginated_example_is_answered_412(service: Running) -> None:
+def test_the_3_0_ballot_paginated_example_needs_no_data(service: Running) -> None:
     # Its prefetch key is not ours, its first page is incomplete and its fhirServer comes
-    # without a token: bonecds cannot get the patient's data. Its ids hold U+2011 hyphens.
+    # without a token; but its one draft is amoxicillin, not a BMA: nothing to check, and no
+    # data fetched for it (issue 13). Its ids hold U+2011 hyphens.
     body = json.loads((EXAMPLES / "order-sign-request-paginated-prefetch.json").read_text())
+    assert call(service, "/cds-services/bonecds-order-sign", body).json() == {"cards": []}
+
+
+def test_the_3_0_ballot_paginated_example_with_a_bma_is_answered_412(service: Running) -> None:
+    body = json.loads((EXAMPLES / "order-sign-request-paginated-prefetch.json").read_text())
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {"text": "zoledronic acid 4 mg"}
     issues = _outcome(call(service, "/cds-services/bonecds-order-sign", body), 412)
     assert issues[0]["diagnostics"] == (
         "prefetch key 'patient' was not supplied and could not be fetched"
@@ -686,14 +749,155 @@ def test_wrong_types_are_400_naming_the_field(service: Running, case: str) -> No
     assert PATIENT not in text
 
 
-def test_invalid_fhir_in_prefetch_is_400_naming_resource_and_field(service: Running) -> None:
+def test_an_unusable_value_in_prefetch_is_noted_on_the_data_card_not_a_400(
+    service: Running,
+) -> None:
     body = request("patient-view")
     _observations(body)[0]["valueQuantity"]["code"] = "mmol/dL"
+    found = cards(call(service, "/cds-services/bonecds-patient-view", body))
+    data = next(c for c in found if c["summary"].startswith("Data bonecds used"))
+    assert "Observation/o-scr: valueQuantity.code: unit 'mmol/dL'" in data["detail"]
+    assert "1.3" not in data["detail"]
+    missing = next(c for c in found if c["summary"].startswith("Missing data"))
+    assert "labs.crcl_ml_min" in missing["summary"]  # the dropped value is asked for
+
+
+def test_prefetch_that_is_not_fhir_is_400_naming_where(service: Running) -> None:
+    body = request("patient-view")
+    body["prefetch"]["labs"]["entry"][0]["resource"] = {"value": 1}
     issues = _outcome(call(service, "/cds-services/bonecds-patient-view", body), 400)
-    assert issues[0]["diagnostics"].startswith(
-        "FHIR: Observation/o-scr: valueQuantity.code: unit 'mmol/dL'"
+    assert "prefetch.labs[0]: resource: not a FHIR resource" in issues[0]["diagnostics"]
+
+
+def test_deeply_nested_json_is_400_and_the_connection_stays_open(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"{service.base}/cds-services/bonecds-patient-view"
+    bodies = [b'{"hook": ' + b"[" * n + b"]" * n + b"}" for n in (950, 5000, 100)]
+    bodies.append(b'{"context": ' + b'{"a": ' * 120 + b"1" + b"}" * 121)
+    with httpx.Client(timeout=30) as client:
+        for body in bodies:
+            headers = {"Authorization": f"Bearer {token(url)}", "Content-Type": "application/json"}
+            issues = _outcome(client.post(url, content=body, headers=headers), 400)
+            assert issues[0]["diagnostics"] == "body: JSON nested deeper than 100 levels"
+        assert client.get(f"{service.base}/about").status_code == 200
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+def test_an_unexpected_error_is_a_clean_500_that_logs_only_its_type(
+    knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sock, base = _bind()
+    config = ServiceConfig(
+        base_url=base, insecure_dev=True, feedback_db=tmp_path / "f.db", knowledge=knowledge
     )
-    assert "1.3" not in issues[0]["diagnostics"]
+    app = create_app(config)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(f"{PATIENT} 1968-03-14")  # as if an error message held patient data
+
+    running = _start(app, sock, base)
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.get(f"{base}/boom?patient=pt-secret")
+            assert client.get(f"{base}/about").status_code == 200  # the connection survived
+    finally:
+        _stop(running)
+    assert _outcome(response, 500) == [
+        {"severity": "error", "code": "exception", "diagnostics": "internal error"}
+    ]
+    assert "internal error (RuntimeError)" in caplog.text
+    assert PATIENT not in caplog.text
+    assert "pt-secret" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def _logged(caplog: pytest.LogCaptureFixture, expected: list[str]) -> str:
+    """The captured log once it holds every expected line: the server writes a request's
+    access line just after the client has its answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        if all(line in logged for line in expected) or time.monotonic() > deadline:
+            for line in expected:
+                assert line in logged
+            return logged
+        time.sleep(0.02)
+
+
+def test_a_token_in_the_query_string_is_refused_unspent_and_never_logged(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"{service.base}/cds-services"
+    jwt_text = token(url)
+    refused = httpx.get(url, params={"access_token": jwt_text, "patient": "pt-secret"})
+    issues = _outcome(refused, 400)
+    assert issues[0]["diagnostics"] == (
+        "query: a token is accepted only in the Authorization header"
+    )
+    also_header = httpx.get(
+        url, params={"access_token": jwt_text}, headers={"Authorization": f"Bearer {jwt_text}"}
+    )
+    assert _outcome(also_header, 400)
+    # Its jti was not spent: the same token is accepted once from the header.
+    assert httpx.get(url, headers={"Authorization": f"Bearer {jwt_text}"}).status_code == 200
+    # The access line, without its query string
+    logged = _logged(caplog, ["GET /cds-services 400", "GET /cds-services 200"])
+    for secret in (jwt_text, jwt_text[:40], "pt-secret", "access_token", "?"):
+        assert secret not in logged
+
+
+def test_the_access_log_names_routes_never_raw_paths(
+    service: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    httpx.get(f"{service.base}/Patient/pt-secret-42/$everything")
+    httpx.post(f"{service.base}/cds-services/pt-secret-43", json={})
+    logged = _logged(caplog, ["GET (other path) 404", "POST /cds-services/(unknown) 404"])
+    assert "pt-secret" not in logged
+
+
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"1e999", b"-1e999"])
+def test_a_number_beyond_a_double_is_400(service: Running, number: bytes) -> None:
+    # A 400-digit lab value overflowed the unit conversion (500); 1e999 became infinite.
+    body = request("patient-view")
+    _observations(body)[0]["valueQuantity"]["value"] = 123456789.0
+    raw = json.dumps(body).encode().replace(b"123456789.0", number)
+    issues = _outcome(call(service, "/cds-services/bonecds-patient-view", raw), 400)
+    assert issues[0]["diagnostics"] == ("body: a number beyond the range of a double (RFC 8259 §6)")
+
+
+def test_a_lone_surrogate_in_a_draft_order_is_400_not_500(service: Running) -> None:
+    body = request("order-sign")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\udc00"
+    response = call(service, "/cds-services/bonecds-order-sign", body)
+    assert _outcome(response, 400)[0]["diagnostics"] == (
+        "body: a string holds an unpaired surrogate (\\ud800-\\udfff), which is not text"
+    )
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "draft-\U0001f600"  # a pair
+    assert call(service, "/cds-services/bonecds-order-sign", body).status_code == 200
+
+
+def test_control_characters_echoed_in_a_diagnostic_are_escaped(service: Running) -> None:
+    body = request("patient-view")
+    body["prefetch"]["patient"]["id"] = "pt\x1b[31m\nX"  # a terminal escape, a new line
+    response = call(service, "/cds-services/bonecds-patient-view", body)
+    # An unusable Patient is refused (400) or noted and skipped (a mapping note on a card):
+    # either way the id is echoed escaped, never as a raw escape sequence or line break.
+    echoed = [text for text in _texts(response.json()) if "Patient/pt" in text]
+    assert echoed
+    assert all("Patient/pt\\x1b[31m\\nX" in text for text in echoed)
+    assert all("\x1b" not in text for text in echoed)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return [value] if isinstance(value, str) else []
 
 
 def test_other_http_errors_are_operation_outcomes(service: Running) -> None:
@@ -832,10 +1036,61 @@ def test_trusted_issuers_are_read_from_a_file(tmp_path: Path) -> None:
         ("https://sandbox.cds-hooks.org", sandbox),
     ]
     aud = "https://bonecds.example/cds-services"
-    assert TokenVerifier(loaded).verify(token(aud), [aud]) is None
+    assert TokenVerifier(loaded, SqliteStore(tmp_path / "r.db")).verify(token(aud), [aud]) is None
     (tmp_path / "broken.json").write_text('{"issuers": [{"jwks_file": "ehr.jwks.json"}]}')
     with pytest.raises(InputError, match="not a trusted-issuers file"):
         load_issuers(tmp_path / "broken.json")
+
+
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"  # what the Sandbox sends
+
+
+@pytest.mark.parametrize("served", [[1, 2], {"keys": "none"}, {"keys": [{"kty": "nope"}]}])
+def test_a_jwks_url_serving_no_jwk_set_refuses_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: Any
+) -> None:
+    url = "https://ehr.test.example/jwks.json"
+    answer = httpx.Response(200, json=served, request=httpx.Request("GET", url))
+    monkeypatch.setattr(httpx, "get", lambda *_args, **_kwargs: answer)
+    verifier = TokenVerifier((TrustedIssuer(ISS, jwks_url=url),), SqliteStore(tmp_path / "r.db"))
+    aud = "https://bonecds.example/cds-services"
+    assert verifier.verify(token(aud), [aud]) == "unknown key"
+
+
+def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_path: Path) -> None:
+    # The Sandbox always sends a jku; pinning its keys in a file must not need jwks_url
+    # (network access) too (issue 13/9). The jku is matched, never fetched.
+    (tmp_path / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
+    entry = {"iss": ISS, "jwks_file": "ehr.jwks.json", "jku": [SANDBOX_JKU]}
+    (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
+    verifier = TokenVerifier(
+        load_issuers(tmp_path / "issuers.json"), SqliteStore(tmp_path / "r.db")
+    )
+    aud = "https://bonecds.example/cds-services"
+    assert verifier.verify(token(aud, headers={"jku": SANDBOX_JKU}), [aud]) is None
+    assert verifier.verify(token(aud), [aud]) is None  # no jku: the pinned keys
+    evil = token(aud, headers={"jku": "https://evil.example/jwks.json"})
+    assert verifier.verify(evil, [aud]) == "jku not allowlisted"
+    listed = token(aud, headers={"jku": [SANDBOX_JKU]})  # a list is not a URL
+    assert verifier.verify(listed, [aud]) == "jku not allowlisted"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"iss": ISS}, "issuers[0]: needs a jwks_file or a jwks_url"),
+        ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": SANDBOX_JKU}, "not a trusted-issuers file"),
+        ({"iss": ISS, "jwks_url": SANDBOX_JKU, "jku": [1]}, "not a trusted-issuers file"),
+        ({"iss": ISS, "jwks_file": "list.json"}, "issuers[0]: jwks_file is not a JWK Set"),
+        ({"iss": ISS, "jwks_file": "empty.json"}, "issuers[0]: jwks_file is not a JWK Set"),
+    ],
+)
+def test_trusted_issuer_entries_are_checked(tmp_path: Path, entry: Any, message: str) -> None:
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "empty.json").write_text('{"keys": []}')
+    (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_issuers(tmp_path / "issuers.json")
 
 
 @pytest.mark.parametrize(
@@ -883,3 +1138,94 @@ def test_bonecds_serve_starts_a_service_on_loopback(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=15)
     assert "INSECURE DEV MODE" in stderr
     assert f"Uvicorn running on http://127.0.0.1:{port}" in stderr
+
+
+# ---- `bonecds serve --workers 2`: the real command, its logs read from its stderr -------------
+
+
+@dataclass
+class Served:
+    base: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
+    issuers = {"issuers": [{"iss": ISS, "jwks_file": "ehr.jwks.json"}]}
+    (folder / "issuers.json").write_text(json.dumps(issuers))
+    sock, base = _bind()
+    port = str(sock.getsockname()[1])
+    sock.close()
+    options = ["--workers", "2", "--port", port, "--rules", str(RULES)]
+    options += ["--trusted-issuers", str(folder / "issuers.json")]
+    options += ["--database", str(folder / "service.sqlite3")]
+    log = folder / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bonecds", "serve", *options], stdout=sink, stderr=sink
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while log.read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield Served(base, log)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _fresh_get(url: str, headers: dict[str, str]) -> int:
+    with httpx.Client(timeout=30) as client:  # a connection each: the kernel picks the worker
+        return client.get(url, headers=headers).status_code
+
+
+def test_workers_share_the_replay_table(served: Served) -> None:
+    url = f"{served.base}/cds-services"
+    tokens = [token(url) for _ in range(24)]
+    sends = [{"Authorization": f"Bearer {text}"} for text in tokens for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda headers: _fresh_get(url, headers), sends))
+    assert sorted(statuses) == [200] * 24 + [401] * 24
+    for first, second in zip(statuses[::2], statuses[1::2], strict=True):
+        assert {first, second} == {200, 401}
+    access = [line for line in served.log.read_text().splitlines() if "GET /cds-services " in line]
+    served_by = {line.split("[")[1].split("]")[0] for line in access}
+    assert len(served_by) == 2, "both workers answered"
+
+
+def test_serve_logs_no_query_string_token_id_or_traceback(served: Served) -> None:
+    url = f"{served.base}/cds-services"
+    jwt_text = token(url)
+    secret_id = "pt-secret-77"
+    with httpx.Client(timeout=30) as client:
+        assert (
+            client.get(url, params={"access_token": jwt_text, "patient": secret_id}).status_code
+            == 400
+        )
+        client.get(f"{served.base}/Patient/{secret_id}")
+        nested = b'{"hook": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        service_url = f"{url}/bonecds-patient-view"
+        headers = {
+            "Authorization": f"Bearer {token(service_url)}",
+            "Content-Type": "application/json",
+        }
+        assert client.post(service_url, content=nested, headers=headers).status_code == 400
+        string_exp = token(url, exp=str(int(time.time()) + 300))
+        assert client.get(url, headers={"Authorization": f"Bearer {string_exp}"}).status_code == 401
+        assert client.get(url, headers={"Authorization": f"Bearer {jwt_text}"}).status_code == 200
+    expected = [
+        "GET /cds-services 400",
+        "GET (other path) 404",
+        "POST /cds-services/bonecds-patient-view 400",
+        "authentication refused: iat or exp not a number",
+    ]
+    deadline = time.monotonic() + 10  # a worker writes its access line just after answering
+    while not all(line in served.log.read_text() for line in expected):
+        assert time.monotonic() < deadline, served.log.read_text()
+        time.sleep(0.05)
+    logged = served.log.read_text()
+    for secret in (jwt_text[:40], string_exp[:40], secret_id, "access_token", "Traceback"):
+        assert secret not in logged

@@ -21,3 +21,13 @@ def compact_bytes(data: Any, *, sort_keys: bool = False) -> bytes:
     except TypeError:
         text = json.dumps(data, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"))
         return text.encode()
+
+
+def loads(raw: bytes) -> Any:
+    """orjson reads a record several times faster; what it refuses (malformed text, NaN, an
+    integer beyond 64 bits) goes to the json module, which accepts the same as before or names
+    the problem."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8"))

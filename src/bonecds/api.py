@@ -14,6 +14,7 @@ import orjson
 from bonecds._json import compact_bytes
 from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
+from bonecds.digests import input_digest
 from bonecds.engine import run_engine
 from bonecds.errors import InputError, ProfileError
 from bonecds.facts import FIELDS, Facts, ReferenceDefaults, to_facts
@@ -151,7 +152,7 @@ def _evaluated(
 def _report_data(
     profile: PatientProfile, facts: Facts, knowledge: Knowledge, as_of: dt.date, language: str
 ) -> dict[str, Any]:
-    return rank(
+    data = rank(
         run_engine(knowledge, facts),
         knowledge.knowledge,
         facts,
@@ -160,6 +161,9 @@ def _report_data(
         engine_version=ENGINE_VERSION,
         language=language,
     )
+    data["knowledge_digest"] = knowledge.knowledge.digest
+    data["input_digest"] = input_digest(profile)
+    return data
 
 
 def why_not(

@@ -29,8 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
+from bonecds.batch_output import FULL_REPORT, OutputShape, finish, prepare, stream_path
 from bonecds.errors import BonecdsError, InputError
+from bonecds.fhir import PATIENT_REFERENCE
+from bonecds.fhir_codes import as_dict
 
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
@@ -48,6 +52,11 @@ class BatchOptions:
     workers: int = 1
     resume: bool = False
     chunk_size: int = CHUNK_SIZE
+    shape: OutputShape = FULL_REPORT
+
+    @property
+    def stream_path(self) -> Path:
+        return stream_path(self.shape, self.output)
 
     @property
     def errors_path(self) -> Path:
@@ -139,8 +148,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
     could change the advice silently. Resources of patients not in the export are ignored;
     Medications are shared and go to every patient whose resources reference them.
     """
-    by_patient: dict[str, list[Any]] = {}
-    shared: dict[str, Any] = {}
+    # Each resource kept with its line: the Bundle is written from the lines as they are.
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    shared: dict[str, tuple[dict[str, Any], bytes]] = {}
     patient_files = _patient_files(directory)
     for file in sorted(directory.glob("*.ndjson")):
         if file in patient_files:
@@ -149,9 +159,9 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
             resource = _resource(line, f"{file.name}:{number}")
             owner = _patient_of(resource)
             if owner is None:
-                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
+                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = (resource, line)
             else:
-                by_patient.setdefault(owner, []).append(resource)
+                by_patient.setdefault(owner, []).append((resource, line))
     offset = 0
     for file in patient_files:
         number = 0
@@ -169,7 +179,7 @@ def _patient_files(directory: Path) -> list[Path]:
 
 def _resource(line: bytes, where: str) -> dict[str, Any]:
     try:
-        resource = json.loads(line)
+        resource = loads(line)
     except (ValueError, UnicodeDecodeError):
         resource = None
     if not isinstance(resource, dict):
@@ -178,28 +188,45 @@ def _resource(line: bytes, where: str) -> dict[str, Any]:
 
 
 def _patient_of(resource: dict[str, Any]) -> str | None:
-    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference")
-    if isinstance(reference, str) and "Patient/" in reference:
-        return reference.rsplit("Patient/", 1)[1]
-    return None
+    """The Patient id a resource's subject names: `Patient/<id>` (relative, absolute or
+    versioned) or `urn:uuid:<id>` as Synthea writes it."""
+    holder = resource.get("subject") or resource.get("patient")
+    reference = holder.get("reference") if isinstance(holder, dict) else None
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("urn:uuid:"):
+        return reference.removeprefix("urn:uuid:")
+    if reference.startswith("Patient/") and reference.count("/") == 1:
+        return reference[8:]  # the common form, without the regular expression
+    match = PATIENT_REFERENCE.search(reference)
+    return match.group(1) if match else None
 
 
 def _bundle(
-    line: bytes, by_patient: dict[str, list[Any]], shared: dict[str, Any], as_of: dt.date
+    line: bytes,
+    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]],
+    shared: dict[str, tuple[dict[str, Any], bytes]],
+    as_of: dt.date,
 ) -> bytes:
     try:
-        patient = json.loads(line)
+        patient = loads(line)
     except (ValueError, UnicodeDecodeError):
         return line  # the worker reports it as malformed, with its line number
     if not isinstance(patient, dict):
         return line
     own = by_patient.get(str(patient.get("id")), [])
-    wanted = {str((r.get("medicationReference") or {}).get("reference")) for r in own}
-    medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
-    entries = [{"resource": r} for r in (patient, *own, *medications)]
-    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day.
-    bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
-    return json.dumps({**bundle, "entry": entries}).encode("utf-8")
+    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r, _ in own}
+    medications = [shared[ref][1] for ref in sorted(wanted & shared.keys())]
+    # The Bundle's timestamp is the batch date: ages and intervals are taken on that day. The
+    # Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it. The resources
+    # are the export's lines as read (each a JSON object), not parsed and written again.
+    head = {"resourceType": "Bundle", "type": "collection", "timestamp": as_of.isoformat()}
+    url = compact_bytes(f"urn:uuid:{patient.get('id')}")
+    entries = [b'{"fullUrl":' + url + b',"resource":' + line.strip() + b"}"]
+    entries += [
+        b'{"resource":' + raw.strip() + b"}" for raw in (*(r for _, r in own), *medications)
+    ]
+    return compact_bytes(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -265,7 +292,7 @@ def _load_checkpoint(options: BatchOptions, fresh: _Checkpoint, as_of_given: boo
 
 
 def _has_bytes(options: BatchOptions, saved: _Checkpoint) -> bool:
-    sizes = ((options.output, saved.output_bytes), (options.errors_path, saved.errors_bytes))
+    sizes = ((options.stream_path, saved.output_bytes), (options.errors_path, saved.errors_bytes))
     return all(path.is_file() and path.stat().st_size >= size for path, size in sizes)
 
 
@@ -289,13 +316,15 @@ class _Writer:
         self.options, self.checkpoint = options, checkpoint
         self.summary = Summary(**checkpoint.summary)
         mode = "r+b" if checkpoint.lines_done else "wb"
-        self.out = stack.enter_context(_open(options.output, mode))
+        self.out = stack.enter_context(_open(options.stream_path, mode))
         self.err = stack.enter_context(_open(options.errors_path, mode))
         # Anything written after the last checkpoint is discarded: it will be written again.
         self.out.truncate(checkpoint.output_bytes)
         self.err.truncate(checkpoint.errors_bytes)
         self.out.seek(checkpoint.output_bytes)
         self.err.seek(checkpoint.errors_bytes)
+        if not checkpoint.output_bytes:
+            self.out.write(options.shape.header())
         self._saved_at = time.monotonic()
 
     def write(self, result: ChunkResult) -> None:
@@ -338,6 +367,7 @@ def run_batch(
     """Evaluate every record of `options.input`; return the summary of the whole run."""
     if not options.input.exists():
         raise InputError(f"{options.input}: no such input file")
+    prepare(options.shape, options.output)
     as_of = options.as_of or dt.date.today()
     checkpoint = _new_checkpoint(options, knowledge, as_of)
     if options.resume:
@@ -347,7 +377,7 @@ def run_batch(
         writer = _Writer(options, checkpoint, stack)
         if checkpoint.complete:
             return writer.summary
-        factory = runner or _default_runner(options.workers)
+        factory = runner or _default_runner(options.workers, options.shape)
         active = stack.enter_context(factory(knowledge, as_of))
         chunks = read_chunks(options.input, checkpoint.lines_done, options.chunk_size, as_of)
         if progress is not None:
@@ -361,10 +391,11 @@ def run_batch(
             writer.save()
             raise BatchInterrupted(f"interrupted after line {checkpoint.lines_done}") from None
         writer.save(complete=True)
-        return writer.summary
+    finish(options.shape, options.output)
+    return writer.summary
 
 
-def _default_runner(workers: int) -> RunnerFactory:
+def _default_runner(workers: int, shape: OutputShape) -> RunnerFactory:
     from bonecds.distributed import local_runner  # the runners import this module
 
-    return lambda knowledge, as_of: local_runner(knowledge, as_of, workers)
+    return lambda knowledge, as_of: local_runner(knowledge, as_of, workers, shape)

@@ -6,6 +6,7 @@ keeps in step with the rules.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bonecds.explain import describe
@@ -74,6 +75,15 @@ def _entry(rule: Rule, knowledge: KnowledgeBase) -> list[str]:
         locator = f" ({citation.locator})" if citation.locator else ""
         lines.append(f"- {citation.source}: {knowledge.sources[citation.source].title}{locator}")
     return lines
+
+
+def describe_rule(rule: Rule, knowledge: KnowledgeBase, *, plain: bool = False) -> str:
+    """One rule's catalogue entry; `plain` drops the Markdown marks, for a terminal."""
+    lines = _entry(rule, knowledge)
+    if plain:
+        lines = [re.sub(r"\*\*|`|^\*|\*$", "", line) for line in lines[1:]]
+        lines[0] = lines[0].removeprefix("### ")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _source_file(rule: Rule) -> str:

@@ -209,17 +209,30 @@ class Feedback(_In):
 
 # Prefetch templates (2.0 §Prefetch Template; terminology.md §7), restricted to the query
 # subset of checklist P-4, with `_sort=-date` rather than the spec example's `sort:desc` (P-5).
+# Every code the mapping reads (bonecds.fhir_codes), and the codes it reports as not used, so
+# that a dropped value is visible rather than never fetched (creatinine and calcium in blood as
+# Synthea codes them, eGFR, a laboratory-corrected calcium).
 _LAB_CODES = "2160-0 14682-9 77140-2 2164-2 17861-6 2000-8 1994-3 1995-0 17864-0 1751-7"
-_LAB_CODES += " 6768-6 2039-6 29463-7 33914-3 62238-1 98979-8"
+_LAB_CODES += " 6768-6 2039-6 29463-7 1989-3 19123-9 2777-1"
+_LAB_CODES += " 33914-3 62238-1 98979-8 98980-6 29265-6 38483-4 49765-1"
+_LOINC, _SNOMED = "http://loinc.org", "http://snomed.info/sct"
+# mCODE: disease status, genomic variants, ER/PR/HER2, TNM stage groups (fhir_codes tables).
+_CANCER_CODES = [f"{_LOINC}|{c}" for c in ("97509-4", "69548-6", "85337-4", "85339-0", "48676-1")]
+_CANCER_CODES += [f"{_SNOMED}|{c}" for c in ("399390009", "399537006", "399588009")]
 _PATIENT = "patient={{context.patientId}}"
+
+
+def _observations(codes: list[str]) -> str:
+    return f"Observation?{_PATIENT}&code={','.join(codes)}&_sort=-date"
+
+
 PREFETCH: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": f"Condition?{_PATIENT}",
-    "labs": f"Observation?{_PATIENT}&code="
-    + ",".join(f"http://loinc.org|{code}" for code in _LAB_CODES.split())
-    + "&_sort=-date",
-    "performance": f"Observation?{_PATIENT}&code=http://loinc.org|89247-1&_sort=-date&_count=1",
-    "pregnancy": f"Observation?{_PATIENT}&code=http://loinc.org|82810-3&_sort=-date&_count=1",
+    "labs": _observations([f"{_LOINC}|{code}" for code in _LAB_CODES.split()]),
+    "performance": _observations([f"{_LOINC}|89247-1", f"{_LOINC}|89243-0"]),  # ECOG, Karnofsky
+    "pregnancy": f"Observation?{_PATIENT}&code={_LOINC}|82810-3&_sort=-date&_count=1",
+    "cancer": _observations(_CANCER_CODES),
     "medications": f"MedicationRequest?{_PATIENT}",
     "medicationStatements": f"MedicationStatement?{_PATIENT}",
     "procedures": f"Procedure?{_PATIENT}",

@@ -23,11 +23,10 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.errors import InputError, InternalError, RuleError, printable
+from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
     from bonecds.profile import PatientProfile
-    from bonecds.rules import KnowledgeBase
 
 # The library is imported inside each command, so that `bonecds --help` and argument errors
 # answer without loading pydantic models, the rules machinery or durable_rules.
@@ -40,8 +39,6 @@ app = typer.Typer(
     help="Clinical decision support for bone metastasis and bone-tumour care. "
     "Research prototype, not a medical device.",
 )
-rules_app = typer.Typer(no_args_is_help=True, help="Inspect and check the knowledge base.")
-app.add_typer(rules_app, name="rules")
 
 RulesOption = Annotated[
     Path | None,
@@ -54,6 +51,7 @@ class OutputFormat(StrEnum):
     json = "json"
     yaml = "yaml"
     markdown = "markdown"
+    html = "html"
 
 
 class Language(StrEnum):
@@ -96,8 +94,10 @@ def _parse_date(text: str | None) -> dt.date:
         _fail(f"error: --as-of '{text}' is not a date (use YYYY-MM-DD)", 2)
 
 
-def _read_patient(path: str, as_of: dt.date | None) -> tuple[PatientProfile, dt.date | None]:
-    from bonecds.scenarios import read_patient
+def _read_patient(
+    path: str, as_of: dt.date | None
+) -> tuple[PatientProfile, dt.date | None, list[str]]:
+    from bonecds.scenarios import read_patient_with_notes as read_patient
 
     if path == "-":
         return read_patient(None, _read_stdin(), as_of)
@@ -140,25 +140,59 @@ def evaluate_command(
     why_not_option: Annotated[
         str | None, typer.Option("--why-not", help="Explain why OPTION was or was not proposed.")
     ] = None,
+    audit: Annotated[
+        Path | None,
+        typer.Option("--audit", help="Also write a replayable audit record (JSON) to this file."),
+    ] = None,
     rules: RulesOption = None,
 ) -> None:
     """Evaluate one patient and print the ranked management options."""
     with _errors_as_exit():
-        from bonecds.api import evaluate, load_knowledge, why_not
-        from bonecds.render import FORMATS
-        from bonecds.render.text import render_why_not
+        from bonecds.api import load_knowledge
+        from bonecds.audit import OutputOptions, make_record, record_json, render
+        from bonecds.render import terminal_width
 
         given = _parse_date(as_of) if as_of else None
-        profile, scenario_date = _read_patient(path, given)
+        profile, scenario_date, mapping_notes = _read_patient(path, given)
         date = given or scenario_date or _parse_date(None)
         knowledge = load_knowledge(rules)
-        if why_not_option is not None:
-            answer = why_not(profile, knowledge, why_not_option, date)
-            text = answer.to_json() if output_format.value == "json" else render_why_not(answer)
-        else:
-            report = evaluate(profile, knowledge, date, explain=explain, language=lang.value)
-            text = FORMATS[output_format.value](report, explain)
+        options = OutputOptions(
+            format=output_format.value,
+            language=lang.value,
+            explain=explain,
+            why_not=why_not_option,
+            width=terminal_width() if output_format.value == "text" else None,
+        )
+        text, report = render(profile, knowledge, date, options, mapping_notes)
+        if audit is not None:
+            record = make_record(profile, knowledge, date, options, text, report, mapping_notes)
+            _write_audit(audit, record_json(record))
     sys.stdout.write(text)
+
+
+def _write_audit(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(f"error: cannot write the audit record {path} ({error.__class__.__name__})", 1)
+
+
+@app.command("replay")
+def replay_command(
+    path: Annotated[
+        Path, typer.Argument(help="An audit record (evaluate --audit, or the service).")
+    ],
+    rules: RulesOption = None,
+) -> None:
+    """Evaluate an audit record again: "same bytes", or what changed (knowledge, output, items)."""
+    with _errors_as_exit():
+        from bonecds.api import load_knowledge
+        from bonecds.audit import read_record, replay
+
+        outcome = replay(read_record(path), load_knowledge(rules))
+    sys.stdout.write("\n".join(outcome.lines) + "\n")
+    if not outcome.same:
+        raise typer.Exit(1)
 
 
 @app.command("test")
@@ -167,7 +201,14 @@ def run_scenarios_command(
         list[Path] | None, typer.Argument(help="Scenario files or directories.")
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    update: Annotated[bool, typer.Option("--update", help="Write golden snapshots.")] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Rewrite the golden snapshots that exist (and create one for each scenario "
+            "file named).",
+        ),
+    ] = False,
     show_coverage: Annotated[
         bool, typer.Option("--coverage", help="Report rule coverage.")
     ] = False,
@@ -187,7 +228,10 @@ def run_scenarios_command(
         files = scenario_files(paths)
         if not files:
             _fail("error: no scenario files found", 2)
-        results = [run_scenario(f, knowledge, golden=True, update=update) for f in files]
+        named = {path for path in paths or [] if path.is_file()}
+        results = [
+            run_scenario(f, knowledge, golden=True, update=update, create=f in named) for f in files
+        ]
         lines = [result.describe() for result in results]
         found = coverage(results, knowledge) if show_coverage or fail_under is not None else None
         if found is not None:
@@ -236,96 +280,6 @@ def diff_command(
         raise typer.Exit(1)
 
 
-def _load_rules(rules: Path | None) -> KnowledgeBase:
-    """The rules as written (not compiled), for the commands that show them."""
-    from bonecds.api import default_rules_dir
-    from bonecds.loader import load_rules
-
-    return load_rules(rules or default_rules_dir())
-
-
-@rules_app.command("check")
-def rules_check(
-    directory: Annotated[
-        Path | None, typer.Argument(help="Rules directory (default: ./rules).")
-    ] = None,
-) -> None:
-    """Check every rule file; print every problem as file:line:column: error[code] message."""
-    from bonecds.api import load_knowledge
-
-    try:
-        knowledge = load_knowledge(directory)
-    except RuleError as error:
-        lines = [str(diagnostic) for diagnostic in error.diagnostics]
-        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
-    if knowledge.knowledge.lint:
-        lines = [str(diagnostic) for diagnostic in knowledge.knowledge.lint]
-        _fail("\n".join([*lines, f"{len(lines)} problem(s) found"]), 2)
-    with _errors_as_exit():
-        rule_count = len(knowledge.knowledge.rules)
-        sys.stdout.write(
-            f"ok: {rule_count} rules, {len(knowledge.rules)} compiled engine rules, "
-            f"knowledge {knowledge.knowledge.version}\n"
-        )
-
-
-@rules_app.command("list")
-def rules_list(rules: RulesOption = None) -> None:
-    """List the rules: id, catalogue entry, kind, status and title."""
-    with _errors_as_exit():
-        knowledge = _load_rules(rules)
-        lines = [f"{r.id}\t{r.catalogue}\t{r.kind}\t{r.status}\t{r.title}" for r in knowledge.rules]
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-@rules_app.command("show")
-def rules_show(
-    rule_id: Annotated[str, typer.Argument(help="Rule id.")], rules: RulesOption = None
-) -> None:
-    """Show one rule: conditions in plain words, effects, evidence and citations."""
-    with _errors_as_exit():
-        from bonecds.explain import describe
-
-        knowledge = _load_rules(rules)
-        matches = [rule for rule in knowledge.rules if rule.id == rule_id]
-        if not matches:
-            _fail(f"error: no rule '{rule_id}'", 2)
-        rule = matches[0]
-        lines = [
-            f"{rule.id} ({rule.catalogue}, {rule.kind}, {rule.status}, v{rule.version})",
-            f"  {rule.title}",
-            f"  defined at {rule.file}:{rule.line}",
-            f"  when: {describe(rule.when)}",
-        ]
-        if rule.needs:
-            lines.append(f"  needs (conditional when unknown): {', '.join(rule.needs)}")
-        for branch in rule.branches:
-            head = f"  branch {branch.name}" if branch.name else "  effects"
-            cond = f" when {describe(branch.when)}" if branch.when else ""
-            lines.append(f"{head}{cond}:")
-            lines.extend(
-                f"    - {effect.model_dump(exclude_defaults=True)}" for effect in branch.effects
-            )
-        lines += [f"  rationale: {rule.rationale}", f"  evidence: {rule.evidence}", "  citations:"]
-        for citation in rule.citations:
-            source = knowledge.sources[citation.source]
-            lines.append(
-                f"    - {citation.source}: {source.title}"
-                + (f" ({citation.locator})" if citation.locator else "")
-            )
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-@rules_app.command("docs")
-def rules_docs(rules: RulesOption = None) -> None:
-    """Print the knowledge catalogue (Markdown): every rule in plain words, with citations."""
-    with _errors_as_exit():
-        from bonecds.catalogue import render_catalogue
-
-        text = render_catalogue(_load_rules(rules))
-    sys.stdout.write(text)
-
-
 @app.command("schema")
 def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or rules")]) -> None:
     """Print a JSON Schema: the patient profile, or the rule-file format."""
@@ -339,11 +293,13 @@ def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or r
 
 
 def _register_extensions() -> None:
-    """Commands that live beside their stage: `serve` (service.py) and `batch` (batch.py)."""
-    from bonecds import cli_batch, cli_serve
+    """Commands that live beside their stage: `serve` (service.py), `batch` (batch.py) and
+    `rules` (cli_rules.py)."""
+    from bonecds import cli_batch, cli_rules, cli_serve
 
     cli_serve.register(app, _errors_as_exit)
     cli_batch.register(app, _errors_as_exit)
+    cli_rules.register(app, _errors_as_exit)
 
 
 _register_extensions()

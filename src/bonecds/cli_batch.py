@@ -29,6 +29,13 @@ class Engine(StrEnum):
     dask = "dask"
 
 
+class BatchFormat(StrEnum):
+    json = "json"
+    summary = "summary"
+    parquet = "parquet"
+    html = "html"
+
+
 def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManager[None]]) -> None:
     """Add the `batch` command to the CLI."""
 
@@ -41,7 +48,12 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             ),
         ],
         out: Annotated[
-            Path, typer.Option("--out", "-o", help="Output NDJSON: one report per line.")
+            Path,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Output: NDJSON (json), CSV (summary), Parquet file, or HTML directory.",
+            ),
         ],
         errors: Annotated[
             Path | None,
@@ -68,15 +80,24 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             Path | None,
             typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
         ] = None,
+        output_format: Annotated[
+            BatchFormat,
+            typer.Option(
+                "--format",
+                "-f",
+                help="json: the full report per line; summary: one CSV row per patient; "
+                "parquet: the same rows (needs bonecds[parquet]); html: one page per patient.",
+            ),
+        ] = BatchFormat.json,
     ) -> None:
         """Evaluate a cohort: NDJSON profiles in, one JSON report per line out, input order."""
         with errors_as_exit():
             from bonecds.api import load_knowledge
             from bonecds.batch import BatchInterrupted, run_batch
 
-            options = _options(input_path, out, errors, workers, as_of, resume)
+            options = _options(input_path, out, errors, workers, as_of, resume, output_format)
             knowledge = load_knowledge(rules)
-            factory = _runner(engine, scheduler, options.workers)
+            factory = _runner(engine, scheduler, options)
             try:
                 with _progress_bar(options) as progress:
                     summary = run_batch(options, knowledge, runner=factory, progress=progress)
@@ -93,8 +114,10 @@ def _options(
     workers: int | None,
     as_of: str | None,
     resume: bool,
+    output_format: BatchFormat,
 ) -> BatchOptions:
     from bonecds.batch import BatchOptions
+    from bonecds.batch_output import OutputShape
     from bonecds.distributed import default_workers
     from bonecds.errors import InputError
 
@@ -109,10 +132,11 @@ def _options(
         errors=errors,
         workers=workers or default_workers(),
         resume=resume,
+        shape=OutputShape(output_format.value, str(out) if output_format == "html" else ""),
     )
 
 
-def _runner(engine: Engine, scheduler: str | None, workers: int) -> RunnerFactory | None:
+def _runner(engine: Engine, scheduler: str | None, options: BatchOptions) -> RunnerFactory | None:
     from bonecds.errors import InputError
 
     if engine is Engine.local:
@@ -122,7 +146,8 @@ def _runner(engine: Engine, scheduler: str | None, workers: int) -> RunnerFactor
 
     from bonecds.distributed import dask_runner
 
-    return lambda knowledge, as_of: dask_runner(knowledge, as_of, scheduler, workers)
+    workers, shape = options.workers, options.shape
+    return lambda knowledge, as_of: dask_runner(knowledge, as_of, scheduler, workers, shape)
 
 
 @contextmanager

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bonecds.errors import InputError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from bonecds.service import ServiceConfig
+
+LOG_FORMAT = "%(levelname)s %(name)s [%(process)d]: %(message)s"
+_SETTINGS = "BONECDS_SERVE_SETTINGS"
 
 
 def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManager[None]]) -> None:
@@ -33,9 +43,22 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         trusted_issuers: Annotated[
             Path | None, typer.Option(help="JSON file of trusted CDS clients and their JWKS.")
         ] = None,
-        feedback_db: Annotated[
-            str, typer.Option(help="Card feedback: an SQLite file, or a postgresql:// URL.")
+        database: Annotated[
+            str,
+            typer.Option(
+                "--database",
+                "--feedback-db",
+                help="Card feedback and the JWT replay table: an SQLite file, or a "
+                "postgresql:// URL. Shared by all workers.",
+            ),
         ] = "bonecds-feedback.sqlite3",
+        audit_db: Annotated[
+            str | None,
+            typer.Option(help="Also keep a replayable audit record of every response here."),
+        ] = None,
+        workers: Annotated[
+            int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
+        ] = 1,
         cors_origin: Annotated[
             list[str] | None, typer.Option(help="Allowed browser origin (repeatable).")
         ] = None,
@@ -53,36 +76,65 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         """Serve CDS Hooks 2.0 (patient-view, order-select, order-sign, feedback)."""
         import uvicorn
 
-        from bonecds.service import ServiceConfig, create_app
-        from bonecds.service_auth import load_issuers
+        from bonecds.service import SERVER_OPTIONS, create_app
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        settings = {
+            "host": host,
+            "base_url": base_url or f"{'https' if ssl_certfile else 'http'}://{host}:{port}",
+            "rules": str(rules) if rules else None,
+            "trusted_issuers": str(trusted_issuers) if trusted_issuers else None,
+            "insecure_dev": insecure_dev,
+            "database": database,
+            "audit_db": audit_db,
+            "cors_origins": cors_origin or [],
+            "max_body_bytes": max_body_kb * 1000,
+            "allow_open_fhir": allow_open_fhir,
+        }
         with errors_as_exit():
-            _check_mode(host, insecure_dev, trusted_issuers)
-            scheme = "https" if ssl_certfile else "http"
-            config = ServiceConfig(
-                base_url=base_url or f"{scheme}://{host}:{port}",
-                rules_dir=rules,
-                issuers=load_issuers(trusted_issuers) if trusted_issuers else (),
-                insecure_dev=insecure_dev,
-                feedback_db=feedback_db,
-                cors_origins=tuple(cors_origin or ()),
-                max_body_bytes=max_body_kb * 1000,
-                allow_open_fhir=allow_open_fhir,
-                allow_http_fhir=insecure_dev,
-            )
-            service = create_app(config)
+            service = create_app(_config(settings))  # a bad setting stops here: one line, exit 2
+        os.environ[_SETTINGS] = json.dumps(settings)  # for the worker processes (spawned)
         uvicorn.run(
-            service,
+            "bonecds.cli_serve:worker_app" if workers > 1 else service,
+            factory=workers > 1,
+            workers=workers,
             host=host,
             port=port,
-            server_header=False,
             ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
             ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+            **SERVER_OPTIONS,
         )
 
 
-def _check_mode(host: str, insecure_dev: bool, trusted_issuers: Path | None) -> None:
+def worker_app() -> FastAPI:
+    """The app in each `--workers` process, from the settings the parent checked."""
+    from bonecds.service import create_app
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return create_app(_config(json.loads(os.environ[_SETTINGS])))
+
+
+def _config(settings: dict[str, Any]) -> ServiceConfig:
+    from bonecds.service import ServiceConfig
+    from bonecds.service_auth import load_issuers
+
+    _check_mode(settings["host"], settings["insecure_dev"], settings["trusted_issuers"])
+    issuers = settings["trusted_issuers"]
+    return ServiceConfig(
+        base_url=settings["base_url"],
+        rules_dir=Path(settings["rules"]) if settings["rules"] else None,
+        issuers=load_issuers(Path(issuers)) if issuers else (),
+        insecure_dev=settings["insecure_dev"],
+        feedback_db=settings["database"],
+        audit_db=settings.get("audit_db"),
+        cors_origins=tuple(settings["cors_origins"]),
+        max_body_bytes=settings["max_body_bytes"],
+        allow_open_fhir=settings["allow_open_fhir"],
+        allow_http_fhir=settings["insecure_dev"],
+    )
+
+
+def _check_mode(host: str, insecure_dev: bool, trusted_issuers: str | None) -> None:
     """Refuse the two unsafe set-ups: no way to authenticate, and open mode off loopback."""
     if insecure_dev and not _is_loopback(host):
         raise InputError("--insecure-dev only binds to loopback (127.0.0.1, ::1 or localhost)")

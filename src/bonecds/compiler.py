@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +38,14 @@ from bonecds.rules import (
     Rule,
 )
 
-# durable_rules 2.0.28 limits (shared/durable-rules-notes.md §9): stay well below them.
-MAX_RULES_PER_RULESET = 250
-MAX_JOINS_PER_FACT = 200
-# Measured here: a fact pattern with 16 or more $and/$or nodes is refused with error 113
-# (MAX_SEQUENCE_EXPRESSIONS = 32, two entries per node); flat $and lists of any length pass.
+# durable_rules 2.0.28 limits (shared/durable-rules-notes.md §9): stay well below them. The
+# first three hold per durable_rules ruleset, and the engine spreads the compiled rules over as
+# many rulesets as keep each within them (partition_rules); the last holds per rule.
+MAX_RULES_PER_RULESET = 250  # the engine's sentinel rule included (at 295+ dense rules: 303)
+MAX_JOINS_PER_FACT = 200  # rules joining on one fact pattern (256: error 108)
+# Patient-fact keys a ruleset's patterns name (each becomes a property of the patient fact; 254
+# properties: error 302, and `t` and `sid` are two more).
+MAX_PATIENT_KEYS = 240
 MAX_OPERATORS_PER_PATTERN = 15
 
 
@@ -86,6 +92,23 @@ class CompiledKnowledge:
     rules: tuple[CompiledRule, ...]
     max_stratum: int
     knowledge: KnowledgeBase
+
+
+# durable_rules reads integers with atoll (64 bits) and compares an integer with a double as a
+# double: beyond 2**53 an integer is compared as the double nearest to it, on both sides.
+EXACT_INTEGER = 2**53
+
+
+def engine_number(value: Any) -> Any:
+    """A value as durable_rules compares it: an integer beyond 2**53 becomes the nearest double
+    (the largest double if none is that large, which keeps it above every rule constant), so
+    the engine and the floor compare the same numbers. Anything else is returned unchanged."""
+    if type(value) is not int or -EXACT_INTEGER <= value <= EXACT_INTEGER:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return sys.float_info.max if value > 0 else -sys.float_info.max
 
 
 def fact_key(path: str) -> str:
@@ -293,10 +316,11 @@ def _comparison(test: FieldTest) -> tuple[dict[str, Any], list[str]]:
         member_key = list_key(test.field, str(test.value))
         return {member_key: test.op == "contains"}, [_presence_key(test.field)]
     if test.op in ("in", "not_in"):
+        values = [engine_number(value) for value in test.value]
         if test.op == "in":
-            return {"$or": [{key: value} for value in test.value]}, [key]
-        return {"$and": [{"$neq": {key: value}} for value in test.value]}, [key]
-    value: Any = test.value
+            return {"$or": [{key: value} for value in values]}, [key]
+        return {"$and": [{"$neq": {key: value}} for value in values]}, [key]
+    value: Any = engine_number(test.value)
     present = [key]
     if isinstance(value, FieldRef):
         present.append(fact_key(value.field))
@@ -348,17 +372,66 @@ def _joins_of(rule: Rule) -> list[Join]:
     return joins
 
 
+def partition_rules(rules: Sequence[CompiledRule]) -> tuple[tuple[int, ...], ...]:
+    """The indexes of the rules of each durable_rules ruleset: consecutive runs of the compiled
+    rules, each as long as the per-ruleset limits allow. Facts produced in one ruleset are
+    asserted into every ruleset that joins on them (engine.py), so any split is correct."""
+    parts: list[tuple[int, ...]] = []
+    current: list[int] = []
+    joins: Counter[str] = Counter()
+    keys: set[str] = set()
+    for index, rule in enumerate(rules):
+        rule_joins, rule_keys = _join_names(rule), patient_keys(rule)
+        fits = (
+            len(current) + 1 < MAX_RULES_PER_RULESET
+            and all(joins[name] < MAX_JOINS_PER_FACT for name in rule_joins)
+            and len(keys | rule_keys) <= MAX_PATIENT_KEYS
+        )
+        if current and not fits:
+            parts.append(tuple(current))
+            current, joins, keys = [], Counter(), set()
+        current.append(index)
+        joins.update(rule_joins)
+        keys |= rule_keys
+    return (*parts, tuple(current)) if current else tuple(parts)
+
+
+def _join_names(rule: CompiledRule) -> list[str]:
+    """The fact patterns a rule joins on besides the patient (phase markers included)."""
+    return [
+        json.dumps(next(iter(item.values())), sort_keys=True) for item in rule.pattern["all"][1:]
+    ]
+
+
+def patient_keys(rule: CompiledRule) -> frozenset[str]:
+    """The patient-fact keys a rule's patient pattern names (compared or referenced)."""
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$m":
+                    keys.add(str(value))
+                elif not key.startswith("$") and key != "t":
+                    keys.add(key)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(next(iter(rule.pattern["all"][0].values())))
+    return frozenset(keys)
+
+
 def _check_limits(compiled: list[CompiledRule], knowledge: KnowledgeBase) -> None:
-    directory = knowledge.directory
-    if len(compiled) > MAX_RULES_PER_RULESET:
-        message = f"{len(compiled)} compiled rules exceed the safe limit of {MAX_RULES_PER_RULESET}"
-        raise RuleError([Diagnostic("engine-limit", message, directory)])
-    joins: dict[str, int] = {}
+    """What partitioning cannot fix: a single rule naming more patient keys than one fact holds."""
     for rule in compiled:
-        for pattern in rule.pattern["all"][1:]:
-            name = json.dumps(next(iter(pattern.values())), sort_keys=True)
-            joins[name] = joins.get(name, 0) + 1
-    for name, count in joins.items():
-        if count > MAX_JOINS_PER_FACT:
-            message = f"{count} rules join on {name}; the safe limit is {MAX_JOINS_PER_FACT}"
-            raise RuleError([Diagnostic("engine-limit", message, directory)])
+        count = len(patient_keys(rule))
+        if count > MAX_PATIENT_KEYS:
+            source = knowledge.rule(rule.rule_id)
+            message = (
+                f"{count} patient fields in one rule exceed the safe limit of {MAX_PATIENT_KEYS}"
+            )
+            raise RuleError(
+                [Diagnostic("engine-limit", message, source.file, source.line, 1, rule.rule_id)]
+            )

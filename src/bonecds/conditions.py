@@ -59,6 +59,7 @@ def _read_leaf(
                 "unknown-key", f"unknown key(s) {sorted(extra)} in option test", path, rule_id
             )
             return None
+        reader.refer("option", raw["option"], (*path, "option"), rule_id)
         return Proposed(
             str(raw["option"]), tuple(str(p) for p in purposes), reader.doc.position(path)[0]
         )
@@ -66,6 +67,7 @@ def _read_leaf(
         if len(raw) != 1:
             reader.report("unknown-key", "a derived test has only 'derived:'", path, rule_id)
             return None
+        reader.refer("derived", raw["derived"], (*path, "derived"), rule_id)
         return Derived(str(raw["derived"]), reader.doc.position(path)[0])
     if "field" not in raw:
         reader.report(
@@ -94,7 +96,7 @@ def _read_leaf(
     value = raw[op]
     if isinstance(value, dict) and set(value) == {"field"}:
         value = FieldRef(str(value["field"]))
-    test = FieldTest(str(raw["field"]), op, value)
+    test = FieldTest(str(raw["field"]), op, value, reader.doc.position(path)[0])
     if check_field(reader, test.field, (*path, "field"), rule_id):
         _check_operand(reader, test, (*path, op), rule_id)
     return test

@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from bonecds._json import compact_bytes
-from bonecds.api import Knowledge, shared_report_data
+from bonecds.api import Knowledge, evaluate, shared_report_data
 from bonecds.batch import Chunk, ChunkResult, Runner
+from bonecds.batch_output import FULL_REPORT, OutputShape, report_line
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.facts import FIELDS
 from bonecds.profile import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
@@ -42,32 +42,42 @@ WINDOW_PER_WORKER = 4  # chunks in flight per worker: enough to keep every worke
 _SOURCE = "record"
 
 
-def evaluate_chunk(chunk: Chunk, knowledge: Knowledge, as_of: dt.date) -> ChunkResult:
+def evaluate_chunk(
+    chunk: Chunk, knowledge: Knowledge, as_of: dt.date, shape: OutputShape = FULL_REPORT
+) -> ChunkResult:
     """Evaluate every record of a chunk; a bad record becomes error lines, never an exception."""
     reports, errors, tops, kinds, bad = [], [], [], [], 0
+    links = _links(knowledge) if shape.format == "html" else {}
     for line_number, raw in chunk:
-        outcome = _evaluate_record(raw, knowledge, as_of)
-        if isinstance(outcome, tuple):
-            reports.append(outcome[0])
-            tops.append(outcome[1])
+        outcome = _evaluate_record(raw, knowledge, as_of, traced=shape.format == "html")
+        if isinstance(outcome, dict):
+            reports.append(shape.encode(line_number, outcome, links))
+            tops.append(outcome["ranked"][0]["id"] if outcome["ranked"] else "(none ranked)")
             continue
         bad += 1
         for path, message in outcome:
             errors.append(json.dumps({"line": line_number, "field": path, "message": message}))
             kinds.append(f"{path}: {message}")
     last = chunk[-1][0] if chunk else 0
-    lines = b"".join(line + b"\n" for line in reports)
+    lines = b"".join(reports)
     errors_text = "".join(f"{line}\n" for line in errors).encode()
     return ChunkResult(last, len(chunk), len(reports), lines, errors_text, tops, kinds, bad)
 
 
 def _evaluate_record(
-    raw: bytes, knowledge: Knowledge, as_of: dt.date
-) -> tuple[bytes, str] | list[tuple[str, str]]:
-    """(report line, top option id), or the problems as (field path, message) pairs."""
+    raw: bytes, knowledge: Knowledge, as_of: dt.date, traced: bool = False
+) -> dict[str, Any] | list[tuple[str, str]]:
+    """The report's data (`traced`: with the explanations an HTML page shows), or the problems
+    as (field path, message) pairs."""
     try:
         data = _loads(raw)
-        report = shared_report_data(_to_profile(data), knowledge, as_of)
+        profile = _to_profile(data)
+        # Serialised at once and never changed: the shared data needs no copy (api.py).
+        report = (
+            evaluate(profile, knowledge, as_of, explain=True).to_data()
+            if traced
+            else shared_report_data(profile, knowledge, as_of)
+        )
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
@@ -78,18 +88,19 @@ def _evaluate_record(
         return [("<engine>", str(error))]
     except Exception as error:  # a bug: keep going, name only its class
         return [("<internal>", f"internal error ({error.__class__.__name__})")]
-    ranked = report["ranked"]
-    return _report_line(report), ranked[0]["id"] if ranked else "(none ranked)"
+    return report
 
 
-def _report_line(data: dict[str, Any]) -> bytes:
-    """Canonical JSON on one line (UTF-8), sorted keys as in Report.to_json."""
-    return compact_bytes(data, sort_keys=True)
+_report_line = report_line  # the benchmarks' name for it
 
 
 def _loads(raw: bytes) -> Any:
     """Strict JSON as for any profile: a repeated key is refused, never silently the last."""
     return loads_json(raw, _SOURCE)
+
+
+def _links(knowledge: Knowledge) -> dict[str, str]:
+    return {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
 
 
 def _to_profile(data: Any) -> PatientProfile:
@@ -140,38 +151,45 @@ def _shown_or_redacted(match: re.Match[str]) -> str:
 class InlineRunner:
     """One worker: evaluate in this process (no pickling, no start-up)."""
 
-    def __init__(self, knowledge: Knowledge, as_of: dt.date) -> None:
-        self.knowledge, self.as_of = knowledge, as_of
+    def __init__(
+        self, knowledge: Knowledge, as_of: dt.date, shape: OutputShape = FULL_REPORT
+    ) -> None:
+        self.knowledge, self.as_of, self.shape = knowledge, as_of, shape
 
     def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         for chunk in chunks:
-            yield evaluate_chunk(chunk, self.knowledge, self.as_of)
+            yield evaluate_chunk(chunk, self.knowledge, self.as_of, self.shape)
 
 
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(knowledge_bytes: bytes, as_of: dt.date) -> None:
+def _init_worker(knowledge_bytes: bytes, as_of: dt.date, shape: OutputShape) -> None:
     # Ctrl-C goes to the parent only, which checkpoints where the run stopped.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_state["knowledge"] = pickle.loads(knowledge_bytes)  # the parent's own object
     _worker_state["as_of"] = as_of
+    _worker_state["shape"] = shape
 
 
 def _worker_chunk(chunk: Chunk) -> ChunkResult:
-    return evaluate_chunk(chunk, _worker_state["knowledge"], _worker_state["as_of"])
+    state = _worker_state
+    return evaluate_chunk(chunk, state["knowledge"], state["as_of"], state["shape"])
 
 
 class PoolRunner:
     """N worker processes. "spawn", not fork: a child starts without the parent's threads
     (a progress bar, a Dask client) or engine state, the same way on every OS."""
 
-    def __init__(self, knowledge: Knowledge, as_of: dt.date, workers: int) -> None:
+    def __init__(
+        self, knowledge: Knowledge, as_of: dt.date, workers: int, shape: OutputShape
+    ) -> None:
         self.workers = workers
         context = multiprocessing.get_context("spawn")
         # The knowledge travels pickled, once per worker: every worker runs exactly the
         # parent's rules, and none pays to load and compile the rules directory again.
-        self._pool = context.Pool(workers, _init_worker, (pickle.dumps(knowledge), as_of))
+        initargs = (pickle.dumps(knowledge), as_of, shape)
+        self._pool = context.Pool(workers, _init_worker, initargs)
 
     def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         window: deque[Any] = deque()
@@ -188,12 +206,14 @@ class PoolRunner:
 
 
 @contextmanager
-def local_runner(knowledge: Knowledge, as_of: dt.date, workers: int) -> Iterator[Runner]:
+def local_runner(
+    knowledge: Knowledge, as_of: dt.date, workers: int, shape: OutputShape = FULL_REPORT
+) -> Iterator[Runner]:
     """This process for one worker, a process pool for more."""
     if workers <= 1:
-        yield InlineRunner(knowledge, as_of)
+        yield InlineRunner(knowledge, as_of, shape)
         return
-    pool = PoolRunner(knowledge, as_of, workers)
+    pool = PoolRunner(knowledge, as_of, workers, shape)
     try:
         yield pool
     finally:
@@ -211,8 +231,10 @@ def default_workers() -> int:
 class DaskRunner:
     """Chunks as Dask tasks; the knowledge is scattered once to every worker and kept there."""
 
-    def __init__(self, client: Any, knowledge: Knowledge, as_of: dt.date) -> None:
-        self.client, self.as_of = client, as_of
+    def __init__(
+        self, client: Any, knowledge: Knowledge, as_of: dt.date, shape: OutputShape
+    ) -> None:
+        self.client, self.as_of, self.shape = client, as_of, shape
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         self.window = WINDOW_PER_WORKER * workers
         # broadcast: each worker process deserialises it once and keeps it for every task.
@@ -222,7 +244,9 @@ class DaskRunner:
         window: deque[Any] = deque()
         for chunk in chunks:
             window.append(
-                self.client.submit(evaluate_chunk, chunk, self.knowledge, self.as_of, pure=False)
+                self.client.submit(
+                    evaluate_chunk, chunk, self.knowledge, self.as_of, self.shape, pure=False
+                )
             )
             if len(window) >= self.window:
                 yield _result(window.popleft())
@@ -240,7 +264,11 @@ def _result(future: Any) -> ChunkResult:
 
 @contextmanager
 def dask_runner(
-    knowledge: Knowledge, as_of: dt.date, scheduler: str | None, workers: int
+    knowledge: Knowledge,
+    as_of: dt.date,
+    scheduler: str | None,
+    workers: int,
+    shape: OutputShape = FULL_REPORT,
 ) -> Iterator[Runner]:
     """A Dask runner on `scheduler` (host:port), or on a LocalCluster of `workers` processes
     with one thread each (threads would share, and serialise on, one Host)."""
@@ -258,7 +286,7 @@ def dask_runner(
             )
             stack.enter_context(cluster)
             client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
-        yield DaskRunner(client, knowledge, as_of)
+        yield DaskRunner(client, knowledge, as_of, shape)
 
 
 def _connect(client_class: Any, scheduler: str) -> Any:

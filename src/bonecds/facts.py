@@ -10,6 +10,7 @@ once, and kept with their inputs so the report can show how each was obtained.
 from __future__ import annotations
 
 import functools
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from bonecds.errors import ProfileError
+from bonecds.histology import classify, histology_classes
 from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
 
 FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
@@ -39,6 +42,8 @@ class ReferenceDefaults:
 
     calcium_lln_mg_dl: float
     calcium_uln_mg_dl: float
+    calcium_ionised_lln_mg_dl: float
+    calcium_ionised_uln_mg_dl: float
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ _QUANTITY_FIELDS = {
     "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
     "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
     "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
+    "labs.vitamin_d_25oh": ("vitamin_d", "labs.vitamin_d_25oh_ng_ml"),
+    "labs.magnesium": ("magnesium", "labs.magnesium_mg_dl"),
+    "labs.phosphate": ("phosphate", "labs.phosphate_mg_dl"),
+    "meds.bma_start_scr": ("creatinine", "meds.bma_start_scr_mg_dl"),
+    "labs.calcium_ionised_uln": ("calcium", "labs.calcium_ionised_uln_mg_dl"),
 }
 
 _DERIVED_FIELDS = (
@@ -77,6 +87,27 @@ _DERIVED_FIELDS = (
     FieldSpec("derived.calcium_lln_mg_dl", "number", input_path="labs.calcium_lln", unit="mg/dL"),
     FieldSpec("derived.calcium_uln_mg_dl", "number", input_path="labs.calcium_uln", unit="mg/dL"),
     FieldSpec("derived.calcium_reference_default", "bool", input_path="labs.calcium_lln"),
+    FieldSpec(
+        "derived.scr_rise_since_bma_start_mg_dl", "number", input_path="labs.scr", unit="mg/dL"
+    ),
+    FieldSpec(
+        "derived.calcium_ionised_lln_mg_dl",
+        "number",
+        input_path="labs.calcium_ionised_lln",
+        unit="mg/dL",
+    ),
+    FieldSpec(
+        "derived.calcium_ionised_uln_mg_dl",
+        "number",
+        input_path="labs.calcium_ionised_uln",
+        unit="mg/dL",
+    ),
+    FieldSpec(
+        "derived.calcium_ionised_reference_default", "bool", input_path="labs.calcium_ionised_lln"
+    ),
+    # A missing class is asked for as the histology text clinicians record.
+    FieldSpec("derived.histology_class", "enum", tuple(histology_classes()), "primary.histology"),
+    FieldSpec("derived.histology_radiosensitive", "bool", input_path="primary.histology"),
 )
 
 
@@ -138,9 +169,18 @@ def to_facts(profile: PatientProfile, defaults: ReferenceDefaults) -> Facts:
         *_creatinine_clearance(values),
         *_corrected_calcium(values),
         *_calcium_reference(values, defaults),
+        *_creatinine_rise(values),
+        *_ionised_calcium_reference(values, defaults),
     ]
     for item in derived:
-        values[item.field] = item.value
+        inputs = ", ".join(_input_path(name) for name in item.inputs)
+        values[item.field] = _finite(item.value, inputs, f"to compute {item.field} from")
+    if "labs.calcium_ionised_mg_dl" in values:
+        values["derived.calcium_ionised_reference_default"] = (
+            "labs.calcium_ionised_lln_mg_dl" not in values
+            or "labs.calcium_ionised_uln_mg_dl" not in values
+        )
+    _histology_class(values)
     if "derived.crcl_ml_min" in values:
         measured = "labs.crcl_ml_min" in values
         values["derived.crcl_source"] = "measured" if measured else "computed"
@@ -160,7 +200,8 @@ def _flatten(
         if isinstance(value, Quantity):
             analyte, fact_path = _QUANTITY_FIELDS[path]
             factor = ANALYTE_UNITS[analyte][value.unit]
-            values[fact_path] = round(value.value * factor, 2)
+            converted = round(value.value * factor, 2)
+            values[fact_path] = _finite(converted, path, f"once converted to {fact_path}")
         elif isinstance(value, BaseModel):
             _flatten(value, f"{path}.", values)
         elif isinstance(value, list):
@@ -169,6 +210,19 @@ def _flatten(
         else:
             values[path] = value
     return values
+
+
+def _finite(value: float, fields: str, outcome: str) -> float:
+    """A converted or derived value, refused when it overflows a double: the engine takes every
+    finite number, but an infinite one would compare as no value at all."""
+    if math.isfinite(value):
+        return value
+    raise ProfileError([f"{fields}: too large {outcome}"])
+
+
+def _input_path(fact_path: str) -> str:
+    spec = FIELDS.get(fact_path)
+    return spec.input_path if spec and spec.input_path else fact_path
 
 
 @functools.cache
@@ -205,13 +259,46 @@ def _corrected_calcium(values: dict[str, Any]) -> list[DerivedValue]:
     return [DerivedValue("derived.corrected_calcium_mg_dl", corrected, "mg/dL", method, inputs)]
 
 
+def _creatinine_rise(values: dict[str, Any]) -> list[DerivedValue]:
+    # The zoledronic-acid label withholds the drug on a rise from the creatinine at its start.
+    needed = ("labs.scr_mg_dl", "meds.bma_start_scr_mg_dl")
+    if any(name not in values for name in needed):
+        return []
+    current, start = (values[name] for name in needed)
+    method = "serum creatinine now minus at the start of the current bone-modifying agent"
+    inputs = {name: values[name] for name in needed}
+    rise = round(current - start, 2)
+    return [DerivedValue("derived.scr_rise_since_bma_start_mg_dl", rise, "mg/dL", method, inputs)]
+
+
+def _histology_class(values: dict[str, Any]) -> None:
+    """The recorded class, else the class of the ICD-O-3 code, else of the free text."""
+    recorded = values.get("primary.histology_class")
+    code, text = values.get("primary.histology_icdo3"), values.get("primary.histology")
+    found = recorded or classify(text, code)
+    if found is not None:
+        values["derived.histology_class"] = found
+        values["derived.histology_radiosensitive"] = histology_classes()[found].radiosensitive
+
+
 def _calcium_reference(values: dict[str, Any], defaults: ReferenceDefaults) -> list[DerivedValue]:
+    return _reference(values, "calcium", defaults.calcium_lln_mg_dl, defaults.calcium_uln_mg_dl)
+
+
+def _ionised_calcium_reference(
+    values: dict[str, Any], defaults: ReferenceDefaults
+) -> list[DerivedValue]:
+    # Only with an ionised value: the limits mean nothing without one.
+    if "labs.calcium_ionised_mg_dl" not in values:
+        return []
+    lln, uln = defaults.calcium_ionised_lln_mg_dl, defaults.calcium_ionised_uln_mg_dl
+    return _reference(values, "calcium_ionised", lln, uln)
+
+
+def _reference(values: dict[str, Any], name: str, lln: float, uln: float) -> list[DerivedValue]:
     derived = []
-    for bound, default in (
-        ("lln", defaults.calcium_lln_mg_dl),
-        ("uln", defaults.calcium_uln_mg_dl),
-    ):
-        lab_key = f"labs.calcium_{bound}_mg_dl"
+    for bound, default in (("lln", lln), ("uln", uln)):
+        lab_key = f"labs.{name}_{bound}_mg_dl"
         if lab_key in values:
             value, method, inputs = (
                 values[lab_key],
@@ -221,6 +308,6 @@ def _calcium_reference(values: dict[str, Any], defaults: ReferenceDefaults) -> l
         else:
             value, method, inputs = default, "default (laboratory range not supplied)", {}
         derived.append(
-            DerivedValue(f"derived.calcium_{bound}_mg_dl", value, "mg/dL", method, inputs)
+            DerivedValue(f"derived.{name}_{bound}_mg_dl", value, "mg/dL", method, inputs)
         )
     return derived

@@ -21,27 +21,23 @@ ATC = "http://www.whocc.no/atc"
 UCUM = "http://unitsofmeasure.org"
 HGNC = "http://www.genenames.org"
 
-READ_TYPES = (
-    "Patient",
-    "Condition",
-    "Observation",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Procedure",
-    "Medication",
-    "ServiceRequest",
-)
-
 # Condition codes -> concept. ICD entries are categories matched by prefix (terminology.md §2).
 CONDITION_CODES: dict[tuple[str, str], str] = {
     **{(ICD10CM, c): "bone-mets" for c in ("C79.51", "C79.52", "C7B.03")},
     (ICD10, "C79.5"): "bone-mets",
     (SNOMED, "94222008"): "bone-mets",
     (SNOMED, "128462008"): "secondary",  # bone metastasis only with a bone bodySite (mCODE)
+    (SNOMED, "94225005"): "secondary-elsewhere",  # Secondary malignant neoplasm of brain (mCODE)
     **{(s, "C50"): "breast" for s in (ICD10CM, ICD10)},
     **{(s, "C61"): "prostate" for s in (ICD10CM, ICD10)},
     **{(s, "C34"): "lung" for s in (ICD10CM, ICD10)},
     (SNOMED, "254637007"): "lung_nsclc",
+    # SNOMED CT US Edition disorders seen in published mCODE 4.0.0 / FHIR R4 examples, and the
+    # descendants needed (no terminology server: each descendant is listed, U unless noted).
+    (SNOMED, "254837009"): "breast",  # Malignant neoplasm of breast (mCODE example)
+    (SNOMED, "353431000119107"): "breast",  # Primary malignant neoplasm of female left breast
+    (SNOMED, "424132000"): "lung_nsclc",  # NSCLC, TNM stage 1: a descendant of 254637007 (U)
+    (SNOMED, "363346000"): "cancer-unspecified",  # Malignant neoplastic disease (mCODE root)
     (SNOMED, "254632001"): "lung_sclc",
     **{(s, "C64"): "renal" for s in (ICD10CM, ICD10)},
     **{(s, "C90.0"): "myeloma" for s in (ICD10CM, ICD10)},
@@ -82,8 +78,24 @@ BONE_SITES = {  # SNOMED body structures (TG-263 map in mCODE, terminology.md §
     "91609006": "mandible",
     "70925003": "maxilla",
     "14016003": "bone marrow",
+    "421060004": "spine",  # vertebral column structure: U (terminology.md §3, not in TG-263 map)
 }
 LONG_BONES = {"femur", "humerus"}
+SPINE_SITES = {"spine"}
+# Body-site words that name a bone when the SNOMED code is not in BONE_SITES (read from text).
+BONE_SITE_WORDS = {
+    "vertebra": "spine",
+    "spine": "spine",
+    "spinal column": "spine",
+    "sacrum": "spine",
+    "femur": "femur",
+    "humerus": "humerus",
+    "rib": "rib",
+    "pelvi": "pelvis",
+    "bone": "bone",
+}
+# Non-bone body sites of the TG-263 map (terminology.md §3): a metastatic site other than bone.
+OTHER_SITES = {"39607008": "lung", "2748008": "spinal cord"}
 
 # LOINC -> (profile field, analyte). Quantities need UCUM units (terminology.md §5, §8).
 LOINC_LABS = {
@@ -95,6 +107,10 @@ LOINC_LABS = {
     "6768-6": ("labs.alp_u_l", "alp"),
     "2039-6": ("labs.cea_ng_ml", "cea"),
     "29463-7": ("weight_kg", "weight"),
+    # Written from knowledge (U): 25-OH vitamin D, magnesium, phosphate in serum or plasma.
+    "1989-3": ("labs.vitamin_d_25oh", "vitamin_d"),
+    "19123-9": ("labs.magnesium", "magnesium"),
+    "2777-1": ("labs.phosphate", "phosphate"),
 }
 NOT_USED_LOINC = {  # present in EHR data but deliberately not mapped; the reason is reported
     **{c: "eGFR is not a Cockcroft-Gault CrCl" for c in ("33914-3", "62238-1", "98979-8")},
@@ -115,6 +131,55 @@ UNITS: dict[str, dict[str, tuple[str, float]]] = {
     "alp": {"U/L": ("", 1.0)},
     "cea": {"ng/mL": ("", 1.0), "ug/L": ("", 1.0)},
     "weight": {"kg": ("", 1.0), "g": ("", 0.001), "[lb_av]": ("", 0.45359237)},
+    "vitamin_d": {"ng/mL": ("ng/mL", 1.0), "nmol/L": ("nmol/L", 1.0)},
+    "magnesium": {"mg/dL": ("mg/dL", 1.0), "mmol/L": ("mmol/L", 1.0), "meq/L": ("mEq/L", 1.0)},
+    "phosphate": {"mg/dL": ("mg/dL", 1.0), "mmol/L": ("mmol/L", 1.0)},
+}
+# Lab codes seen in real feeds that are not in LOINC_LABS: reported, never silently dropped.
+UNMAPPED_LAB_LOINC = {
+    "38483-4": "creatinine in blood (Synthea): not a serum or plasma creatinine; CrCl not derived",
+    "49765-1": "calcium in blood (Synthea): not serum total calcium; not used",
+}
+# ECOG as a LOINC answer (LL529-9). LA9622-7 is V (terminology.md §5); the others are U.
+ECOG_ANSWERS = {
+    "LA9622-7": 0,
+    "LA9623-5": 1,
+    "LA9624-3": 2,
+    "LA9625-0": 3,
+    "LA9626-8": 4,
+}
+# Receptor status (mCODE 4.0.0 tumour-marker examples): LOINC test -> profile field, and the
+# LOINC answers those examples use (LA6576-8 Positive, LA6577-6 Negative).
+RECEPTOR_LOINC = {"85337-4": "er", "85339-0": "pr", "48676-1": "her2"}
+RESULT_ANSWERS = {"LA6576-8": "positive", "LA6577-6": "negative"}
+RESULT_ANSWERS |= {"LA9633-4": "positive", "LA9634-2": "negative"}  # variant present / absent
+# Genes studied (HGNC): ALK is V (terminology.md §5); EGFR is U there; ROS1, BRAF, KRAS are U.
+DRIVER_GENES = {
+    "HGNC:427": "alk",
+    "HGNC:3236": "egfr",
+    "HGNC:10261": "ros1",
+    "HGNC:1097": "braf",
+    "HGNC:6407": "kras",
+}
+ECOG_LOINC = "89247-1"
+KARNOFSKY_LOINC = "89243-0"
+# Karnofsky -> ECOG (lowest Karnofsky score of each ECOG grade): KPS 100 = 0, 80-90 = 1,
+# 70 = 2, 50-60 = 3, 10-40 = 4; derived from 5,844 paired assessments, 78% agreement.
+KARNOFSKY_TO_ECOG = ((100, 0), (80, 1), (70, 2), (50, 3), (10, 4))
+KARNOFSKY_CITATION = (
+    "Prasad KT et al., World J Clin Oncol 2018;9(7):140-7, doi:10.5306/wjco.v9.i7.140; "
+    "a crosswalk, to be confirmed"
+)
+DISEASE_STATUS_LOINC = "97509-4"
+VARIANT_LOINC = "69548-6"
+# TNM stage grouping, clinical and pathologic (mCODE 4.0.0 mcode-tnm-stage-group-staging-type-vs).
+TNM_STAGE_GROUP = {"399390009", "399537006", "399588009"}
+# CancerDiseaseStatus values (mCODE 4.0.0 mcode-condition-status-trend-vs).
+DISEASE_STATUS = {
+    "268910001": "improved",
+    "359746009": "stable",
+    "271299001": "worsened",
+    "709137006": "undetermined",
 }
 OBSERVATION_DONE = {"final", "amended", "corrected"}
 REFERENCE_LIMITS = {  # the laboratory's reference range, read with the value it belongs to
@@ -136,6 +201,18 @@ _DRUG_ROWS = (
     ("ibandronate", "115264", "M05BA06", "ibandron bondronat boniva 伊班膦酸"),
     ("antiangiogenic", "253337", "L01FG01 L01XC07", "bevacizumab 贝伐珠单抗"),
     ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松"),
+    ("aromatase_inhibitor", "84857", "", "anastrozole letrozole exemestane"),  # 84857: mCODE
+    ("tamoxifen", "", "", "tamoxifen"),
+    ("anti_her2", "", "", "trastuzumab pertuzumab"),
+    ("cdk46_inhibitor", "", "", "palbociclib ribociclib abemaciclib"),
+    ("adt", "", "", "leuprorelin leuprolide goserelin triptorelin degarelix"),
+    ("ar_pathway_inhibitor", "", "", "abiraterone enzalutamide apalutamide darolutamide"),
+    (  # RxNorm codes as the mCODE 4.0.0 cancer-related medication examples code them
+        "chemotherapy",
+        "3002 3639 56946 309311 5650 11202",
+        "",
+        "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine",
+    ),
     (
         "ici",
         "1547545 1597876 1792776",
@@ -154,45 +231,85 @@ DRUGS = {
     row[0]: (set(row[1].split()), set(row[2].split()), tuple(row[3].split())) for row in _DRUG_ROWS
 }
 BMA_AGENTS = ("zoledronic_acid", "denosumab", "pamidronate", "ibandronate")
+# DRUGS rows that are a class of `meds.systemic_therapy` (profile.SystemicTherapyClass).
+SYSTEMIC_CLASSES = (
+    *("aromatase_inhibitor", "tamoxifen", "anti_her2", "cdk46_inhibitor", "adt"),
+    "ar_pathway_inhibitor",
+)
 CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},
 }
+RADIOTHERAPY_COURSE = "1217123003"  # mCODE radiotherapy course summary (terminology.md §3, V)
 # Invasive dental procedures: no SNOMED code is verified (terminology.md §3), so U code + text.
 DENTAL_CODES = {(SNOMED, "55162003")}
 DENTAL_TEXT: tuple[str, ...] = ("tooth extraction", "dental extraction", "extraction of tooth")
 DENTAL_TEXT += ("dental implant", "oral surgery", "dentoalveolar", "拔牙")
 
 
+def as_list(value: Any) -> list[Any]:
+    """A FHIR array, or [] for anything else (null, an object where an array belongs)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A FHIR object, or {} for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept that are objects; null or odd shapes give none."""
+    return [c for c in as_list(as_dict(concept).get("coding")) if isinstance(c, dict)]
+
+
 def identify_drug(request: dict[str, Any], index: dict[str, Any]) -> str | None:
     """The DRUGS key of a MedicationRequest/Statement's medicine, or None if unrecognised."""
     concept = request.get("medicationCodeableConcept")
-    reference = request.get("medicationReference") or {}
+    reference = as_dict(request.get("medicationReference"))
     if concept is None and reference:
-        target = reference.get("reference", "")
-        contained = {f"#{r.get('id')}": r for r in request.get("contained", [])}
-        medication = contained.get(target) or index.get(target)
-        concept = (medication or {}).get("code") or {"text": reference.get("display", "")}
+        medication = resolve_medication(request, index)
+        concept = as_dict(medication).get("code") or {"text": reference.get("display")}
     if not isinstance(concept, dict):
         return None
-    codings = concept.get("coding") or []
+    found = {(c.get("system"), c.get("code")) for c in codings(concept)}
     for name, (rxnorm, atc, _stems) in DRUGS.items():
-        if any((c.get("system"), c.get("code")) in _pairs(rxnorm, atc) for c in codings):
+        if found & _pairs(rxnorm, atc):
             return name
-    text = " ".join([concept.get("text") or "", *(c.get("display") or "" for c in codings)])
-    text = text.lower()
+    text = " ".join(_texts(concept)).lower()
     return next(
         (name for name, (_r, _a, stems) in DRUGS.items() if any(s in text for s in stems)), None
     )
 
 
+def resolve_medication(request: dict[str, Any], index: dict[str, Any]) -> dict[str, Any] | None:
+    """The Medication a `medicationReference` points to, from `contained` or the index."""
+    target = as_dict(request.get("medicationReference")).get("reference")
+    if not isinstance(target, str):
+        return None
+    contained = as_list(request.get("contained"))
+    local = {f"#{r.get('id')}": r for r in contained if isinstance(r, dict)}
+    found = local.get(target) or index.get(target)
+    return found if isinstance(found, dict) else None
+
+
 def is_dental_procedure(resource: dict[str, Any]) -> bool:
     """An invasive dental procedure, by (U) code or by text (terminology.md §3, §7)."""
-    code = resource.get("code") or {}
-    if any((c.get("system"), c.get("code")) in DENTAL_CODES for c in code.get("coding", [])):
+    code = resource.get("code")
+    if any((c.get("system"), c.get("code")) in DENTAL_CODES for c in codings(code)):
         return True
-    words = [code.get("text") or "", *(c.get("display") or "" for c in code.get("coding", []))]
-    return any(stem in " ".join(words).lower() for stem in DENTAL_TEXT)
+    return any(stem in " ".join(_texts(code)).lower() for stem in DENTAL_TEXT)
+
+
+def _texts(concept: Any) -> list[str]:
+    words = [as_dict(concept).get("text"), *(c.get("display") for c in codings(concept))]
+    return [word for word in words if isinstance(word, str)]
+
+
+def concept_text(concept: Any) -> str:
+    """A CodeableConcept's text, else its first display, else its first code: for notes
+    (the name of a code, never a patient value); "uncoded" when there is none."""
+    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
+    return next(iter(_texts(concept) + codes), "uncoded")
 
 
 def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
@@ -200,28 +317,34 @@ def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
 
 
 def codes_in(concept: Any, system: str) -> list[str]:
-    if not isinstance(concept, dict):
-        return []
-    return [
-        c["code"] for c in concept.get("coding", []) if c.get("system") == system and "code" in c
-    ]
+    found = [c.get("code") for c in codings(concept) if c.get("system") == system]
+    return [code for code in found if isinstance(code, str)]
 
 
 def code_of(concept: Any) -> str | None:
-    codes = [c.get("code") for c in (concept or {}).get("coding", [])]
+    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
     return codes[0] if codes else None
 
 
 def coded(concept: Any, prefix: bool) -> list[tuple[str, str]]:
     """Table keys matching the concept's codings; ICD categories match by prefix (C50 ~ C50.912)."""
     found = []
-    for coding in (concept or {}).get("coding", []):
-        system, code = coding.get("system"), str(coding.get("code", ""))
-        for key in CONDITION_CODES:
-            if key[0] != system:
-                continue
-            icd = system in (ICD10CM, ICD10)
-            stem, bare = key[1].replace(".", ""), code.replace(".", "")
-            if code == key[1] or (prefix and icd and bare.startswith(stem)):
-                found.append(key)
+    for coding in codings(concept):
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(code, str) or not isinstance(system, str):
+            continue
+        if (system, code) in CONDITION_CODES:
+            found.append((system, code))
+        if prefix and system in (ICD10CM, ICD10):
+            bare = code.replace(".", "")
+            stems = (_ICD_STEMS.get((system, bare[:size])) for size in range(len(bare), 0, -1))
+            found += [key for key in stems if key is not None and key[1] != code]
     return found
+
+
+# ICD entries by their code without the dot, for the prefix match of `coded`.
+_ICD_STEMS = {
+    (system, code.replace(".", "")): (system, code)
+    for system, code in CONDITION_CODES
+    if system in (ICD10CM, ICD10)
+}

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bonecds.fhir import dosing_interval_weeks, index_resources, validation_problems
-from bonecds.fhir_codes import BMA_AGENTS, identify_drug, is_dental_procedure
+from bonecds.fhir_codes import (
+    BMA_AGENTS,
+    as_dict,
+    as_list,
+    identify_drug,
+    is_dental_procedure,
+    resolve_medication,
+)
 
 
 @dataclass(frozen=True)
@@ -44,21 +51,22 @@ def read_draft_orders(
     not filtered. A malformed entry is reported and still read where it can be (R-10).
     """
     result = DraftOrders()
-    entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
+    entries = [e for e in as_list(bundle.get("entry")) if isinstance(e, dict)]
     resources: list[dict[str, Any]] = [
         e["resource"] for e in entries if isinstance(e.get("resource"), dict)
     ]
     index = {**index, **index_resources([r for r in resources if "resourceType" in r])}
     for position, resource in enumerate(resources):
         kind = resource.get("resourceType")
-        label = f"{kind}/{resource['id']}" if resource.get("id") else f"{kind}[{position}]"
+        ident = resource.get("id")
+        label = f"{kind}/{ident}" if isinstance(ident, str) and ident else f"{kind}[{position}]"
         if kind == "ServiceRequest" and is_dental_procedure(resource):
             result.dental_planned = True
         if kind != "MedicationRequest":
             continue
         agent = identify_drug(resource, index)
-        reference = resource.get("medicationReference") or {}
-        if reference and not _resolves(resource, index):  # checklist R-11
+        reference = as_dict(resource.get("medicationReference"))
+        if reference and resolve_medication(resource, index) is None:  # checklist R-11
             how = "read from its display text" if reference.get("display") else "not identifiable"
             result.problems.append(f"{label}: medicationReference: not resolved; drug {how}")
         if agent in BMA_AGENTS:
@@ -72,17 +80,15 @@ def read_draft_orders(
     return result
 
 
-def _resolves(request: dict[str, Any], index: dict[str, Any]) -> bool:
-    target = (request.get("medicationReference") or {}).get("reference", "")
-    contained = {f"#{r.get('id')}" for r in request.get("contained", [])}
-    return target in contained or target in index
-
-
 def dose_mg(request: dict[str, Any]) -> float | None:
-    """The ordered dose in mg, read from the R4 `doseAndRate` array only."""
-    dosage = (request.get("dosageInstruction") or [{}])[0] or {}
-    rates = dosage.get("doseAndRate")
-    quantity = rates[0].get("doseQuantity") if isinstance(rates, list) and rates else None
-    if isinstance(quantity, dict) and quantity.get("code") == "mg" and "value" in quantity:
-        return float(quantity["value"])
-    return None
+    """The ordered dose in mg, read from the R4 `doseAndRate` array only; any other shape
+    (a string, an empty or nested value) is no dose, so the dose check asks rather than guesses."""
+    dosages = as_list(request.get("dosageInstruction"))
+    rates = as_list(as_dict(dosages[0] if dosages else None).get("doseAndRate"))
+    quantity = as_dict(as_dict(rates[0] if rates else None).get("doseQuantity"))
+    value = quantity.get("value")
+    if quantity.get("code") != "mg" or isinstance(value, bool):
+        return None
+    if not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        return None
+    return float(value)

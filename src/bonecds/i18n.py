@@ -11,13 +11,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from bonecds.rules import (
+    Adjust,
     Caution,
     Context,
     Contraindicate,
+    Dose,
     KnowledgeBase,
     Note,
+    Propose,
     Request,
     Rule,
+    Schedule,
     Translation,
 )
 
@@ -132,6 +136,25 @@ class Texts:
     def adjustment(self, rule: Rule, option: str, reason: str, branch: str = "") -> str:
         return self._keyed(rule, "adjustments", option, branch, reason)
 
+    def dose(self, rule: Rule, option: str, dose: Dose | None, branch: str = "") -> Dose | None:
+        if dose is None:
+            return None
+        text = self._keyed(rule, "doses", option, branch, dose.text)
+        return dose if text == dose.text else dose.model_copy(update={"text": text})
+
+    def schedule(
+        self, rule: Rule, option: str, schedule: Schedule | None, branch: str = ""
+    ) -> Schedule | None:
+        if schedule is None:
+            return None
+        text = self._keyed(rule, "schedules", option, branch, schedule.text)
+        return schedule if text == schedule.text else schedule.model_copy(update={"text": text})
+
+    def option_text(self, rule: Rule, effect: Propose, branch: str = "") -> str:
+        return (
+            self._keyed(rule, "texts", effect.propose, branch, effect.text) if effect.text else ""
+        )
+
     def _keyed(self, rule: Rule, group: str, key: str, branch: str, english: str) -> str:
         """A branch-specific text (`<branch>/<key>`) wins over the rule-wide one (`<key>`)."""
         translation = self._translation(rule)
@@ -151,15 +174,24 @@ class Texts:
 
 def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     """What a rule's translation lacks: each clinician-facing text without its translation
-    (rule-wide `<key>` or branch-specific `<branch>/<key>`)."""
+    (rule-wide `<key>` or branch-specific `<branch>/<key>`). Where branches say different
+    things under one key, one rule-wide text cannot translate them all: each such branch
+    needs its own `<branch>/<key>`."""
     translation = rule.translations.get(language)
     if translation is None:
         return [f"translations.{language}"]
+    varies = _varying_keys(rule)
     missing: list[str] = []
     for branch in rule.branches:
-        for group, key in _translatable(branch.effects):
+        for group, key, _ in _translatable(branch.effects):
             texts: dict[str, str] = getattr(translation, group)
-            if key not in texts and f"{branch.name}/{key}" not in texts:
+            # The rule-wide effects (branch "") own the plain key.
+            own = f"{branch.name}/{key}" if branch.name else key
+            if own in texts:
+                continue
+            if (group, key) in varies:
+                missing.append(f"{group}.{branch.name}/{key} (the text differs by branch)")
+            elif key not in texts:
                 missing.append(f"{group}.{key}")
     notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) < notes:
@@ -167,15 +199,38 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     return list(dict.fromkeys(missing))
 
 
-def _translatable(effects: Iterable[Any]) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
+def _varying_keys(rule: Rule) -> set[tuple[str, str]]:
+    """The (group, key) pairs whose English text differs from one branch to another."""
+    english: dict[tuple[str, str], set[str]] = {}
+    for branch in rule.branches:
+        for group, key, text in _translatable(branch.effects):
+            english.setdefault((group, key), set()).add(text)
+    return {pair for pair, texts in english.items() if len(texts) > 1}
+
+
+def _translatable(effects: Iterable[Any]) -> list[tuple[str, str, str]]:
+    """Each translatable text of these effects as (group, key, English text)."""
+    keys: list[tuple[str, str, str]] = []
     for effect in effects:
         if isinstance(effect, Caution):
-            keys.append(("cautions", effect.caution))
+            keys.append(("cautions", effect.caution, effect.text))
         elif isinstance(effect, Contraindicate):
-            keys += [("reasons", option) for option in effect.contraindicate]
+            keys += [("reasons", option, effect.reason) for option in effect.contraindicate]
         elif isinstance(effect, Request):
-            keys += [("requests", field) for field in effect.request]
+            keys += [("requests", field, effect.reason) for field in effect.request]
         elif isinstance(effect, Context):
-            keys.append(("context", effect.context))
+            keys.append(("context", effect.context, effect.text))
+        elif isinstance(effect, Adjust):
+            keys.append(("adjustments", effect.adjust, effect.reason))
+        if isinstance(effect, Propose | Adjust):
+            keys += _dose_texts(effect)
+    return keys
+
+
+def _dose_texts(effect: Propose | Adjust) -> list[tuple[str, str, str]]:
+    option = effect.propose if isinstance(effect, Propose) else effect.adjust
+    keys = [("doses", option, effect.dose.text)] if effect.dose else []
+    keys += [("schedules", option, effect.schedule.text)] if effect.schedule else []
+    if isinstance(effect, Propose) and effect.text:
+        keys.append(("texts", option, effect.text))
     return keys

@@ -17,9 +17,11 @@ from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
-from bonecds._reader import Reader
+from bonecds._reader import Reader, Reference
 from bonecds.conditions import check_field, read_condition, suggest
+from bonecds.digests import files_digest
 from bonecds.errors import Diagnostic, RuleError
+from bonecds.facts import ReferenceDefaults
 from bonecds.references import check_references, lint_translations
 from bonecds.rules import (
     EFFECT_KEYS,
@@ -35,7 +37,15 @@ from bonecds.rules import (
 )
 
 LANGUAGES = ("zh",)
-RESERVED_FILES = ("settings.yaml", "sources.yaml", "vocabulary.yaml")
+CATALOGUE_FILE = "catalogue.yaml"
+WAIVERS_FILE = "lint-waivers.yaml"
+RESERVED_FILES = (
+    "settings.yaml",
+    "sources.yaml",
+    "vocabulary.yaml",
+    CATALOGUE_FILE,
+    WAIVERS_FILE,
+)
 RULE_KEYS = {
     "id",
     "version",
@@ -68,10 +78,12 @@ def load_rules(directory: Path | str) -> KnowledgeBase:
     settings = settings_reader.doc.data if settings_reader else {}
     sources = _read_entries(root / "sources.yaml", "sources", Source, diagnostics)
     vocabulary = _read_entries(root / "vocabulary.yaml", "vocabulary", VocabularyItem, diagnostics)
+    catalogue = _read_catalogue(root / CATALOGUE_FILE, diagnostics)
+    references: list[Reference] = []
     rules: list[Rule] = []
     for path in sorted(root.glob("*.yaml")):
         if path.name not in RESERVED_FILES:
-            rules.extend(_read_rule_file(path, diagnostics))
+            rules.extend(_read_rule_file(path, diagnostics, references))
     if not rules and not diagnostics:
         diagnostics.append(Diagnostic("no-rules", "no rule files found", str(root)))
     knowledge = KnowledgeBase(
@@ -79,13 +91,18 @@ def load_rules(directory: Path | str) -> KnowledgeBase:
         sources=sources,
         vocabulary=vocabulary,
         version=str(settings.get("knowledge_version", "")),
-        defaults=_defaults(settings, root, diagnostics),
+        defaults=_defaults(settings_reader) if settings_reader else {},
         directory=str(root),
     )
-    diagnostics.extend(check_references(knowledge))
+    diagnostics.extend(check_references(knowledge, references, catalogue))
     if diagnostics:
         raise RuleError(sorted(diagnostics, key=lambda d: (d.file, d.line, d.column, d.code)))
-    return dataclasses.replace(knowledge, lint=tuple(lint_translations(knowledge)))
+    loaded = [
+        path for path in root.glob("*.yaml") if path.name not in (CATALOGUE_FILE, WAIVERS_FILE)
+    ]
+    return dataclasses.replace(
+        knowledge, lint=tuple(lint_translations(knowledge)), digest=files_digest(loaded)
+    )
 
 
 def _read_mapping(path: Path, diagnostics: list[Diagnostic]) -> Reader | None:
@@ -119,18 +136,15 @@ def _read_entries(
     return result
 
 
-def _defaults(
-    settings: dict[str, Any], root: Path, diagnostics: list[Diagnostic]
-) -> dict[str, float]:
-    defaults = settings.get("reference_defaults", {})
-    wanted = ("calcium_lln_mg_dl", "calcium_uln_mg_dl")
+def _defaults(reader: Reader) -> dict[str, float]:
+    defaults = reader.doc.data.get("reference_defaults", {})
     values = {}
-    for name in wanted:
+    for name in [field.name for field in dataclasses.fields(ReferenceDefaults)]:
         entry = defaults.get(name) if isinstance(defaults, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
         if not _finite_number(value):
             message = f"reference_defaults.{name}.value must be a finite number"
-            diagnostics.append(Diagnostic("missing-key", message, str(root / "settings.yaml")))
+            reader.report("missing-key", message, ("reference_defaults", name, "value"))
             continue
         values[name] = float(value)
     return values
@@ -146,9 +160,25 @@ def _finite_number(value: Any) -> TypeGuard[float]:
         return False
 
 
-def _read_rule_file(path: Path, diagnostics: list[Diagnostic]) -> list[Rule]:
-    reader = Reader(path, diagnostics)
+def _read_catalogue(path: Path, diagnostics: list[Diagnostic]) -> set[str] | None:
+    """The entry ids of catalogue.yaml, or None when the directory has none (then the
+    `catalogue:` of a rule is not checked)."""
+    if not path.exists():
+        return None
+    reader = _read_mapping(path, diagnostics)
+    entries = reader.doc.data.get("entries") if reader else None
+    if reader and not isinstance(entries, dict):
+        reader.report("missing-key", "'entries:' mapping is required")
+    return {str(name) for name in entries} if isinstance(entries, dict) else set()
+
+
+def _read_rule_file(
+    path: Path, diagnostics: list[Diagnostic], references: list[Reference]
+) -> list[Rule]:
+    reader = Reader(path, diagnostics, references)
     data = reader.doc.data
+    if reader.empty:
+        reader.report("no-rules", "the file is empty; a rule file needs a 'rules:' list")
     if data is None:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
@@ -171,6 +201,8 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
         return None
     rule_id = str(raw.get("id", ""))
     errors_before = len(reader.diagnostics)
+    _refer_rule(reader, raw, path, rule_id)
+    misplaced = _misplaced_keys(reader, raw.get("when"), (*path, "when"), rule_id)
     for key in raw:
         if key not in RULE_KEYS:
             hint = suggest(key, RULE_KEYS)
@@ -188,7 +220,7 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
     needs = _read_needs(reader, raw.get("needs", []), (*path, "needs"), rule_id)
     effects = _read_effects(reader, raw.get("effects", []), (*path, "effects"), rule_id)
     branches = _read_branches(reader, raw.get("branches", []), (*path, "branches"), rule_id)
-    if not effects and not branches:
+    if not effects and not branches and not misplaced & {"effects", "branches"}:
         reader.report("no-effects", "rule has neither effects nor branches", path, rule_id)
     translations = _read_translations(
         reader, raw.get("translations") or {}, (*path, "translations"), rule_id
@@ -202,7 +234,8 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
         return None
     rule_branches = tuple(branches)
     if effects:
-        rule_branches = (Branch("", None, (), tuple(effects)), *rule_branches)
+        line = reader.doc.position((*path, "effects"))[0]
+        rule_branches = (Branch("", None, (), tuple(effects), line), *rule_branches)
     return Rule(
         id=rule_id,
         version=raw["version"],
@@ -220,6 +253,31 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
         line=reader.doc.position(path)[0],
         translations=translations,
     )
+
+
+def _refer_rule(reader: Reader, raw: dict[str, Any], path: tuple[Any, ...], rule_id: str) -> None:
+    """Record the ids this rule's metadata names, each at its own key."""
+    if "id" in raw:
+        reader.refer("rule", rule_id, (*path, "id"), rule_id)
+    if "catalogue" in raw:
+        reader.refer("catalogue", raw["catalogue"], (*path, "catalogue"), rule_id)
+    citations = raw.get("citations")
+    for index, item in enumerate(citations if isinstance(citations, list) else []):
+        if isinstance(item, dict) and isinstance(item.get("source"), str):
+            reader.refer("source", item["source"], (*path, "citations", index, "source"), rule_id)
+
+
+def _misplaced_keys(reader: Reader, when: Any, path: tuple[Any, ...], rule_id: str) -> set[str]:
+    """Rule keys indented under `when:` (YAML reads them as part of the condition): reported
+    at the key, and taken out so the condition itself is still checked."""
+    if not isinstance(when, dict):
+        return set()
+    misplaced = {key for key in when if key in RULE_KEYS and key != "when"}
+    for key in sorted(misplaced, key=lambda name: reader.doc.position((*path, name))):
+        message = f"'{key}' is indented under 'when:'; line it up with 'when:'"
+        reader.report("invalid-condition", message, (*path, key), rule_id)
+        del when[key]
+    return misplaced
 
 
 def _read_translations(
@@ -292,6 +350,7 @@ def _read_effects(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str)
     effects = []
     for index, item in enumerate(raw):
         where = (*path, index)
+        _refer_effect(reader, item, where, rule_id)
         kinds = [key for key in EFFECT_KEYS if isinstance(item, dict) and key in item]
         if len(kinds) != 1:
             expected = ", ".join(EFFECT_KEYS)
@@ -305,6 +364,33 @@ def _read_effects(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str)
             for index_field, name in enumerate(getattr(effect, "request", [])):
                 check_field(reader, name, (*where, "request", index_field), rule_id)
     return effects
+
+
+# effect key -> the kind of id it names (a list of ids for contraindicate, gates, applies_to)
+_EFFECT_IDS = {
+    "propose": "option",
+    "adjust": "option",
+    "contraindicate": "option",
+    "gates": "option",
+    "applies_to": "option",
+    "caution": "caution",
+    "context": "context",
+    "derive": "derives",
+}
+
+
+def _refer_effect(reader: Reader, item: Any, where: tuple[Any, ...], rule_id: str) -> None:
+    """Record every id an effect names at its own key, whether or not the effect is valid."""
+    if not isinstance(item, dict):
+        return
+    for key, kind in _EFFECT_IDS.items():
+        value = item.get(key)
+        if isinstance(value, str) and not (key == "applies_to" and value == "patient"):
+            reader.refer(kind, value, (*where, key), rule_id)
+        elif isinstance(value, list):
+            for index, name in enumerate(value):
+                if isinstance(name, str) and name != "patient":
+                    reader.refer(kind, name, (*where, key, index), rule_id)
 
 
 def _read_branches(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str) -> list[Branch]:
@@ -327,5 +413,6 @@ def _read_branches(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str
         )
         needs = _read_needs(reader, item.get("needs", []), (*where, "needs"), rule_id)
         effects = _read_effects(reader, item["effects"], (*where, "effects"), rule_id)
-        branches.append(Branch(str(item["name"]), when, needs, tuple(effects)))
+        line = reader.doc.position(where)[0]
+        branches.append(Branch(str(item["name"]), when, needs, tuple(effects), line))
     return branches

@@ -48,7 +48,7 @@ class _Hit:
     missing: list[str]
     values: list[Data]
     citations: list[Data]
-    rationales: dict[tuple[str, str], str] = field(default_factory=dict)  # (language, lead)
+    rationales: dict[tuple[str, str, bool], str] = field(default_factory=dict)  # by _rationale
     parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # by language
 
 
@@ -237,7 +237,11 @@ def _parts(hit: _Hit, texts: Texts) -> list[tuple[Any, ...]]:
 def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
     rule, branch = hit.rule, hit.branch.name
     if isinstance(effect, Propose):
-        return ("propose", effect, _rationale(texts, hit, effect.text))
+        option = effect.propose
+        dose = texts.dose(rule, option, effect.dose, branch)
+        schedule = texts.schedule(rule, option, effect.schedule, branch)
+        rationale = _rationale(texts, hit, texts.option_text(rule, effect, branch))
+        return ("propose", effect, rationale, dose, schedule)
     if isinstance(effect, Contraindicate):
         reasons = [
             (option, _reason(texts.reason(rule, effect, option, branch), hit))
@@ -267,7 +271,9 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
         }
         return ("context", effect.context, context)
     if isinstance(effect, Adjust):
-        return ("adjust", effect)
+        dose = texts.dose(rule, effect.adjust, effect.dose, branch)
+        schedule = texts.schedule(rule, effect.adjust, effect.schedule, branch)
+        return ("adjust", effect.model_copy(update={"dose": dose, "schedule": schedule}))
     return ("derive",)  # derived facts matter to the engine only
 
 
@@ -283,7 +289,7 @@ def _reason(text: str, hit: _Hit) -> Data:
 def _collect(collected: _Collected, part: tuple[Any, ...], hit: _Hit) -> None:
     kind = part[0]
     if kind == "propose":
-        _propose(collected, part[1], part[2], hit)
+        _propose(collected, part[1], part[2], hit, part[3], part[4])
     elif kind == "contraindicate":
         for option, reason in part[1]:
             collected.contraindicated.setdefault(option, []).append(reason)
@@ -301,7 +307,14 @@ def _collect(collected: _Collected, part: tuple[Any, ...], hit: _Hit) -> None:
         collected.adjustments.append((part[1], hit))
 
 
-def _propose(collected: _Collected, effect: Propose, rationale: str, hit: _Hit) -> None:
+def _propose(
+    collected: _Collected,
+    effect: Propose,
+    rationale: str,
+    hit: _Hit,
+    dose: Dose | None,
+    schedule: Schedule | None,
+) -> None:
     option = collected.options.setdefault(effect.propose, _Option(effect.propose))
     if effect.kind == "emergency":
         option.kind = "emergency"
@@ -317,10 +330,10 @@ def _propose(collected: _Collected, effect: Propose, rationale: str, hit: _Hit) 
     option.citations.extend(hit.citations)
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
-    if effect.dose is not None and option.dose is None:
-        option.dose = _with_rules(effect.dose, hit)
-    if effect.schedule is not None and option.schedule is None:
-        option.schedule = _with_rules(effect.schedule, hit)
+    if dose is not None and option.dose is None:
+        option.dose = _with_rules(dose, hit)
+    if schedule is not None and option.schedule is None:
+        option.schedule = _with_rules(schedule, hit)
 
 
 def _with_rules(item: Dose | Schedule, hit: _Hit) -> Data:
@@ -384,9 +397,12 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
         option.dose = _adjusted_dose(option, _with_rules(adjust.dose, hit))
     if adjust.schedule is not None:
         option.schedule = _with_rules(adjust.schedule, hit)
+    # An adjusting branch of the rule that proposed the option adds its reason, not the
+    # rule's rationale a second time.
+    repeat = hit.rule.id in option.rules
     option.rules.append(hit.rule.id)
     reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
-    option.rationale.append(_rationale(collected.words, hit, reason))
+    option.rationale.append(_rationale(collected.words, hit, reason, rule_text=not repeat))
     option.citations.extend(hit.citations)
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
@@ -408,15 +424,15 @@ def _adjusted_dose(option: _Option, new: Data) -> Data:
     return {**low, "text": text, "rules": sorted(set(rules))}
 
 
-def _rationale(texts: Texts, hit: _Hit, lead: str = "") -> str:
-    key = (texts.language, lead)
+def _rationale(texts: Texts, hit: _Hit, lead: str = "", *, rule_text: bool = True) -> str:
+    key = (texts.language, lead, rule_text)
     text = hit.rationales.get(key)
     if text is None:
-        text = hit.rationales[key] = _rationale_text(texts, hit, lead)
+        text = hit.rationales[key] = _rationale_text(texts, hit, lead, rule_text)
     return text
 
 
-def _rationale_text(texts: Texts, hit: _Hit, lead: str) -> str:
+def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     known = [
         f"{v['field']} = {_show(v['value'], v['unit'])}"
         for v in hit.values
@@ -424,9 +440,9 @@ def _rationale_text(texts: Texts, hit: _Hit, lead: str) -> str:
     ]
     unknown = [v["field"] for v in hit.values if v["value"] is None]
     lead = lead.strip()
-    if lead and not lead.endswith((".", "!", "?")):
+    if lead and not lead.endswith((".", "!", "?", "。")):
         lead += "."
-    parts = [lead, texts.rationale(hit.rule)]
+    parts = [lead, texts.rationale(hit.rule) if rule_text else ""]
     if known:
         parts.append(f"{texts.words['patient']}: {'; '.join(known)}.")
     if unknown:

@@ -1,30 +1,24 @@
-"""Cross-file checks of a loaded knowledge base: duplicate rule ids, ids that the vocabulary
-does not define, citations missing from the bibliography, derived facts no rule derives, and
-(as lint) texts without their Chinese translation."""
+"""Cross-file checks of a knowledge base: duplicate rule ids, ids that the vocabulary does not
+define, citations missing from the bibliography, derived facts no rule derives, catalogue
+entries that do not exist, and (as lint) texts without their Chinese translation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bonecds._reader import Reference
 from bonecds.conditions import suggest
 from bonecds.errors import Diagnostic
 from bonecds.i18n import missing_translations
-from bonecds.rules import (
-    All,
-    Any_,
-    Condition,
-    Derive,
-    Derived,
-    Effect,
-    KnowledgeBase,
-    Not,
-    Proposed,
-    Rule,
-)
+from bonecds.rules import All, Any_, Condition, KnowledgeBase, Not, Proposed
 
 
-def check_references(knowledge: KnowledgeBase) -> list[Diagnostic]:
-    """Cross-rule checks: duplicate ids, unknown option/caution ids, citations, derived names."""
+def check_references(
+    knowledge: KnowledgeBase, references: list[Reference], catalogue: set[str] | None
+) -> list[Diagnostic]:
+    """Every id a rule file names, resolved at the key that names it: duplicate rule ids,
+    unknown option/caution/context ids, citations missing from sources.yaml, derived facts no
+    rule derives, and catalogue entries missing from catalogue.yaml (when there is one)."""
     diagnostics: list[Diagnostic] = [
         Diagnostic(
             "missing-translation", f"vocabulary '{name}' has no label_zh", knowledge.directory
@@ -32,90 +26,53 @@ def check_references(knowledge: KnowledgeBase) -> list[Diagnostic]:
         for name, item in knowledge.vocabulary.items()
         if not item.label_zh
     ]
-    seen: dict[str, Rule] = {}
-    derived_names = {
-        effect.derive
-        for rule in knowledge.rules
-        for branch in rule.branches
-        for effect in branch.effects
-        if isinstance(effect, Derive)
-    }
-    for rule in knowledge.rules:
-        if rule.id in seen:
-            first = seen[rule.id]
-            message = f"rule id '{rule.id}' is already used at {first.file}:{first.line}"
-            diagnostics.append(_at(rule, "duplicate-rule-id", message))
-        seen.setdefault(rule.id, rule)
-        for citation in rule.citations:
-            if citation.source not in knowledge.sources:
-                message = f"citation '{citation.source}' is not in sources.yaml"
-                hint = suggest(citation.source, knowledge.sources)
-                diagnostics.append(_at(rule, "unresolved-citation", message, hint))
-        for kind, item_id, line in _referenced_ids(rule):
-            problem = _id_problem(knowledge, kind, item_id, derived_names)
-            if problem:
-                diagnostics.append(_at(rule, *problem, line=line))
+    first_use: dict[str, Reference] = {}
+    derived = {ref.name for ref in references if ref.kind == "derives"}
+    for ref in references:
+        if ref.kind == "rule":
+            if ref.name in first_use:
+                first = first_use[ref.name]
+                message = f"rule id '{ref.name}' is already used at {first.file}:{first.line}"
+                diagnostics.append(_at(ref, "duplicate-rule-id", message))
+            first_use.setdefault(ref.name, ref)
+            continue
+        problem = _problem(knowledge, ref, derived, catalogue)
+        if problem:
+            diagnostics.append(_at(ref, *problem))
     return list(dict.fromkeys(diagnostics))
 
 
-def _at(rule: Rule, code: str, message: str, hint: str = "", line: int = 0) -> Diagnostic:
-    return Diagnostic(code, message, rule.file, line or rule.line, 1, rule.id, hint)
+def _at(ref: Reference, code: str, message: str, hint: str = "") -> Diagnostic:
+    return Diagnostic(code, message, ref.file, ref.line, ref.column, ref.rule_id, hint)
 
 
-def _referenced_ids(rule: Rule) -> list[tuple[str, str, int]]:
-    """(kind, id, line) of every id a rule names; line 0 when only the rule's line is known."""
-    refs: list[tuple[str, str, int]] = []
-    for condition in [rule.when, *(branch.when for branch in rule.branches)]:
-        refs.extend(_condition_ids(condition))
-    for branch in rule.branches:
-        for effect in branch.effects:
-            refs.extend((kind, item_id, 0) for kind, item_id in _effect_ids(effect))
-    return refs
-
-
-def _condition_ids(condition: Condition | None) -> list[tuple[str, str, int]]:
-    if isinstance(condition, Proposed):
-        return [("option", condition.option, condition.line)]
-    if isinstance(condition, Derived):
-        return [("derived", condition.name, condition.line)]
-    if isinstance(condition, All | Any_):
-        return [ref for item in condition.items for ref in _condition_ids(item)]
-    if isinstance(condition, Not):
-        return _condition_ids(condition.item)
-    return []
-
-
-def _effect_ids(effect: Effect) -> list[tuple[str, str]]:
-    data = effect.model_dump()
-    refs = []
-    for key in ("propose", "adjust"):
-        if key in data:
-            refs.append(("option", data[key]))
-    for key in ("contraindicate", "gates"):
-        refs.extend(("option", item) for item in data.get(key, []))
-    if "applies_to" in data:
-        refs.extend(("option", item) for item in data["applies_to"] if item != "patient")
-    if "caution" in data:
-        refs.append(("caution", data["caution"]))
-    if "context" in data:
-        refs.append(("context", data["context"]))
-    return refs
-
-
-def _id_problem(
-    knowledge: KnowledgeBase, kind: str, item_id: str, derived: set[str]
+def _problem(
+    knowledge: KnowledgeBase, ref: Reference, derived: set[str], catalogue: set[str] | None
 ) -> tuple[str, str, str] | None:
-    """(code, message, hint) when the id is not defined, else None."""
-    if kind == "derived":
-        if item_id in derived:
+    """(code, message, hint) when the named id is not defined, else None."""
+    name = ref.name
+    if ref.kind == "derives":
+        return None
+    if ref.kind == "source":
+        if name in knowledge.sources:
             return None
-        return "unknown-derived", f"no rule derives '{item_id}'", suggest(item_id, derived)
-    item = knowledge.vocabulary.get(item_id)
-    allowed = ("emergency", "option") if kind == "option" else (kind,)
+        message = f"citation '{name}' is not in sources.yaml"
+        return "unresolved-citation", message, suggest(name, knowledge.sources)
+    if ref.kind == "catalogue":
+        if catalogue is None or name in catalogue:
+            return None
+        message = f"catalogue entry '{name}' is not in catalogue.yaml"
+        return "unknown-catalogue", message, suggest(name, catalogue)
+    if ref.kind == "derived":
+        if name in derived:
+            return None
+        return "unknown-derived", f"no rule derives '{name}'", suggest(name, derived)
+    item = knowledge.vocabulary.get(name)
+    allowed = ("emergency", "option") if ref.kind == "option" else (ref.kind,)
     if item is not None and item.kind in allowed:
         return None
-    names = [name for name, entry in knowledge.vocabulary.items() if entry.kind in allowed]
-    return f"unknown-{kind}", f"'{item_id}' is not a known {kind} id", suggest(item_id, names)
+    names = [key for key, entry in knowledge.vocabulary.items() if entry.kind in allowed]
+    return f"unknown-{ref.kind}", f"'{name}' is not a known {ref.kind} id", suggest(name, names)
 
 
 def lint_translations(knowledge: KnowledgeBase) -> list[Diagnostic]:
@@ -134,5 +91,36 @@ def lint_translations(knowledge: KnowledgeBase) -> list[Diagnostic]:
         if rule.active:
             for missing in missing_translations(rule):
                 message = f"no Chinese translation for {missing}"
-                lint.append(_at(rule, "missing-translation", message))
+                lint.append(
+                    Diagnostic("missing-translation", message, rule.file, rule.line, 1, rule.id)
+                )
     return lint
+
+
+def used_ids(knowledge: KnowledgeBase) -> set[str]:
+    """Every vocabulary id an active rule's effects or conditions name."""
+    used: set[str] = set()
+    for rule in knowledge.rules:
+        if not rule.active:
+            continue
+        for branch in rule.branches:
+            used |= option_tests(branch.when)
+            for effect in branch.effects:
+                data = effect.model_dump()
+                for key in ("propose", "adjust", "caution", "context"):
+                    if key in data:
+                        used.add(data[key])
+                for key in ("contraindicate", "gates", "applies_to"):
+                    used.update(data.get(key, []))
+        used |= option_tests(rule.when)
+    return used
+
+
+def option_tests(condition: Condition | None) -> set[str]:
+    if isinstance(condition, Proposed):
+        return {condition.option}
+    if isinstance(condition, All | Any_):
+        return set().union(*(option_tests(item) for item in condition.items))
+    if isinstance(condition, Not):
+        return option_tests(condition.item)
+    return set()

@@ -28,6 +28,7 @@ class ScenarioResult:
     golden_diff: list[str] = field(default_factory=list)
     error: str = ""
     report: Report | None = None
+    updated: bool = False
 
     @property
     def passed(self) -> bool:
@@ -35,6 +36,8 @@ class ScenarioResult:
 
     def describe(self) -> str:
         lines = [f"{'PASS' if self.passed else 'FAIL'} {self.path.stem}: {self.name}"]
+        if self.updated:
+            lines.append(f"  wrote {golden_path(self.path)}")
         if self.error:
             lines.append(f"  error: {self.error}")
         lines += [f"  {problem}" for problem in self.problems]
@@ -64,10 +67,16 @@ def golden_path(scenario: Path) -> Path:
 
 
 def run_scenario(
-    path: Path, knowledge: Knowledge, *, golden: bool = False, update: bool = False
+    path: Path,
+    knowledge: Knowledge,
+    *,
+    golden: bool = False,
+    update: bool = False,
+    create: bool = False,
 ) -> ScenarioResult:
-    """Evaluate one scenario and check it; `golden` also compares with (or `update` writes)
-    its snapshot beside it in `golden/`."""
+    """Evaluate one scenario and check it; `golden` also compares with its snapshot beside it
+    in `golden/`, which `update` rewrites when it exists (and `create` writes when it does
+    not: snapshots are kept for a chosen few scenarios, not created in bulk)."""
     try:
         scenario, profile = load_scenario(path)
         report = evaluate(profile, knowledge, scenario.as_of)
@@ -76,12 +85,25 @@ def run_scenario(
     result = ScenarioResult(
         path, scenario.name, check_expectations(report, scenario.expect), report=report
     )
-    if update:
-        golden_path(path).parent.mkdir(exist_ok=True)
-        golden_path(path).write_text(report.to_json(), encoding="utf-8")
+    if update and (create or golden_path(path).exists()):
+        text = snapshot(report)
+        if not golden_path(path).exists() or golden_path(path).read_text("utf-8") != text:
+            golden_path(path).parent.mkdir(exist_ok=True)
+            golden_path(path).write_text(text, encoding="utf-8")
+            result.updated = True
     elif golden and golden_path(path).exists():
-        result.golden_diff = _diff(golden_path(path).read_text(encoding="utf-8"), report.to_json())
+        result.golden_diff = _diff(golden_path(path).read_text(encoding="utf-8"), snapshot(report))
     return result
+
+
+UNPINNED = "(not pinned in snapshots)"
+
+
+def snapshot(report: Report) -> str:
+    """The report's canonical JSON, less its knowledge digest, which changes with any edit of
+    any rule file: snapshots pin what a scenario's patient is told; audit records and
+    `bonecds replay` pin the knowledge base itself."""
+    return report.model_copy(update={"knowledge_digest": UNPINNED}).to_json()
 
 
 def _diff(expected: str, actual: str, limit: int = 40) -> list[str]:

@@ -9,6 +9,7 @@ case the rule still fires and its result is marked conditional on that field.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -47,6 +48,7 @@ class FieldTest:
     field: str
     op: str
     value: Any
+    line: int = dataclasses.field(default=0, compare=False)  # `field` is taken above
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,9 @@ class Translation(_Model):
     notes: list[str] = Field(default_factory=list)  # in the order of the rule's note effects
     context: dict[str, str] = Field(default_factory=dict)  # context id -> text
     adjustments: dict[str, str] = Field(default_factory=dict)  # adjusted option id -> reason
+    doses: dict[str, str] = Field(default_factory=dict)  # proposed/adjusted option id -> dose text
+    schedules: dict[str, str] = Field(default_factory=dict)  # option id -> schedule text
+    texts: dict[str, str] = Field(default_factory=dict)  # proposed option id -> its text
 
 
 RuleKind = Literal[
@@ -206,6 +211,7 @@ class Branch:
     when: Condition | None
     needs: tuple[str, ...]
     effects: tuple[Effect, ...]
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,7 @@ class KnowledgeBase:
     defaults: dict[str, float]
     directory: str
     lint: tuple[Diagnostic, ...] = ()
+    digest: str = ""  # of the files' contents (digests.files_digest); reports carry it
 
     def rule(self, rule_id: str) -> Rule:
         return next(rule for rule in self.rules if rule.id == rule_id)

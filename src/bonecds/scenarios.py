@@ -72,19 +72,28 @@ def read_patient(
 ) -> tuple[PatientProfile, dt.date | None]:
     """A patient from a profile, a scenario (its profile and as_of) or a FHIR R4 Bundle (ages
     at `as_of`), read from a file or from stdin text."""
+    profile, date, _notes = read_patient_with_notes(path, text, as_of)
+    return profile, date
+
+
+def read_patient_with_notes(
+    path: Path | None, text: str | None = None, as_of: dt.date | None = None
+) -> tuple[PatientProfile, dt.date | None, list[str]]:
+    """As `read_patient`, with the FHIR mapping notes (what was not used, and why)."""
     source = str(path) if path is not None else "<stdin>"
     if text is None:
         assert path is not None
         text = read_text(path, source)
     data, doc = read_structured(text, source)
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        from bonecds.fhir import bundle_to_profile  # FHIR support loads only when needed
+        from bonecds.fhir import bundle_mapping  # FHIR support loads only when needed
 
-        return bundle_to_profile(data, source, as_of), None
+        mapping = bundle_mapping(data, source, as_of)
+        return mapping.profile, None, mapping.notes
     if isinstance(data, dict) and "expect" in data:
         scenario, profile = _scenario_from(data, path or Path("."), source)
-        return profile, scenario.as_of
-    return parse_profile(data, source, doc), None
+        return profile, scenario.as_of, []
+    return parse_profile(data, source, doc), None, []
 
 
 def load_scenario(path: Path) -> tuple[Scenario, PatientProfile]:

@@ -1,81 +1,157 @@
-"""Markdown for notes, tickets and EHR prototypes that display Markdown."""
+"""Markdown for notes, tickets and EHR prototypes that display Markdown: "what now" first."""
 
 from __future__ import annotations
 
-from bonecds.i18n import heading
-from bonecds.render.common import citations_line, dose_line, show_value, status_of, values_line
-from bonecds.report import Report
+from bonecds.render.common import (
+    caution_sources,
+    citations_line,
+    dose_line,
+    key_caution,
+    show_value,
+    sources_of,
+    status_of,
+    values_line,
+)
+from bonecds.render.words import method_words, words
+from bonecds.report import RankedItem, Report
 
 
 def render_markdown(report: Report, explain: bool = False) -> str:
+    w = words(report.language)
+    patient = f" - {report.patient_id}" if report.patient_id else ""
     lines = [
-        f"# bonecds report{f' - {report.patient_id}' if report.patient_id else ''}",
+        f"# {w['report']}{patient}",
         "",
         f"> **{report.disclaimer}**",
         "",
-        f"As of {report.as_of}; knowledge {report.knowledge_version}; {report.engine_version}.",
+        f"{w['as_of']} {report.as_of}; {w['knowledge']} {report.knowledge_version}; "
+        f"{report.engine_version}.",
         "",
-        f"## {heading(report.language, 'ranked')}",
+        f"## {w['what_now']}",
         "",
-        "| # | option | score | status | dose / schedule | cautions | rules |",
-        "|---|---|---|---|---|---|---|",
+        *_what_now(report),
     ]
-    for item in report.ranked:
-        kind = "**EMERGENCY** " if item.kind == "emergency" else ""
-        lines.append(
-            f"| {item.rank} | {kind}{_cell(item.label)} (`{item.id}`) | {item.score} | "
-            f"{_cell(status_of(item, report.language))} | {_cell(dose_line(item))} | "
-            f"{', '.join(item.cautions)} | "
-            f"{', '.join(item.rules)} |"
-        )
     lines += _section(
-        heading(report.language, "contraindicated"),
+        w["contraindicated"],
         [
-            f"- **{c.label}** (`{c.id}`): {r.text} _({r.rule}; {values_line(r.patient_values)}; "
-            f"{citations_line(r.citations)})_"
+            f"- **{_md(c.label)}** (`{c.id}`): {_md(r.text)} _({r.rule}; "
+            f"{_md(values_line(r.patient_values, report.language))}; "
+            f"{_md(citations_line(r.citations))})_"
             for c in report.contraindicated
             for r in c.reasons
         ],
     )
+    lines += _cautions(report)
     lines += _section(
-        heading(report.language, "cautions"),
+        w["requests"],
         [
-            f"- **{c.id}** (applies to {', '.join(c.applies_to)}): {c.text} "
-            f"_({citations_line(c.citations)})_"
-            for c in report.cautions
-        ],
-    )
-    lines += _section(
-        heading(report.language, "requests"),
-        [
-            f"- `{r.field}`{' **(urgent)**' if r.urgent else ''}: {r.reason} "
-            f"Decides: {', '.join(r.gates) or '-'}."
+            f"- `{r.field}`{_urgent(report, r.urgent)}: {_md(r.reason)} "
+            f"{w['decides']}: {', '.join(r.gates) or '-'}."
             for r in report.data_requests
         ],
     )
     lines += _section(
-        heading(report.language, "context"),
-        [f"- {c.label} (`{c.id}`): {c.rationale}" for c in report.context],
+        w["context"],
+        [f"- {_md(c.label)} (`{c.id}`): {_md(c.rationale)}" for c in report.context],
     )
-    lines += _section(heading(report.language, "notes"), [f"- {n.text}" for n in report.notes])
+    lines += _section(w["notes"], [f"- {_md(n.text)}" for n in report.notes])
     lines += _section(
-        heading(report.language, "derived"),
-        [f"- `{d.field}` = {show_value(d.value, d.unit)}: {d.method}" for d in report.derived],
+        w["derived"],
+        [
+            f"- `{d.field}` = {show_value(d.value, d.unit, report.language)}: "
+            f"{_md(method_words(d.method, report.language))}"
+            + (
+                f" ({w['inputs']}: "
+                + "; ".join(
+                    f"{k} = {show_value(v, '', report.language)}" for k, v in d.inputs.items()
+                )
+                + ")"
+                if d.inputs
+                else ""
+            )
+            for d in report.derived
+        ],
+    )
+    lines += _section(
+        w["sources"], [f"- **{s.source}**: {_md(s.title)}" for s in sources_of(report)]
     )
     if explain:
         lines += _section(
-            "Rationale",
+            w["rationale"],
             [
-                f"{i.rank}. **{i.label}**: {i.rationale} Citations: {citations_line(i.citations)}"
+                f"{i.rank}. **{_md(i.label)}**: {_md(i.rationale)} "
+                f"{w['cites']}: {_md(citations_line(i.citations))}"
                 for i in report.ranked
             ],
         )
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _what_now(report: Report) -> list[str]:
+    w = words(report.language)
+    lines = [
+        "| # | " + " | ".join(w[k] for k in ("option", "status", "dose", "caution")) + " |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_option_row(report, item) for item in report.ranked]
+    if not report.ranked:
+        lines = [f"{w['no_option']}."]
+    if report.contraindicated:
+        ids = ", ".join(f"`{c.id}`" for c in report.contraindicated)
+        lines += ["", f"**{w['contraindicated_short']}:** {ids}"]
+    requests = [
+        f"- `{r.field}`{_urgent(report, r.urgent)}: {w['decides']} {', '.join(r.gates) or '-'}"
+        for r in report.data_requests
+    ]
+    lines += ["", f"**{w['missing']}:**", "", *requests] if requests else []
+    return lines
+
+
+def _option_row(report: Report, item: RankedItem) -> str:
+    w = words(report.language)
+    emergency = f"**{w['emergency']}** " if item.kind == "emergency" else ""
+    caution, others = key_caution(item, report)
+    shown = f"`{caution.id}`" if caution else ""
+    if others:
+        shown += f" (+{len(others)} {w['more']})"
+    cells = [
+        str(item.rank),
+        f"{emergency}{_md(item.label)} (`{item.id}`)",
+        _md(status_of(item, report.language)),
+        _md(dose_line(item)),
+        shown,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _cautions(report: Report) -> list[str]:
+    w = words(report.language)
+    same = caution_sources(report)
+    return _section(
+        w["cautions"],
+        [
+            f"- **{c.id}** ({w['applies_to']} {', '.join(c.applies_to)}): {_md(c.text)} _("
+            + (
+                f"{w['same_sources']} {same[c.id]}"
+                if c.id in same
+                else _md(citations_line(c.citations))
+            )
+            + ")_"
+            for c in report.cautions
+        ],
+    )
+
+
 def _section(title: str, items: list[str]) -> list[str]:
     return ["", f"## {title}", "", *items] if items else []
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def _md(text: str) -> str:
+    """Report text inside Markdown: escape what would become markup or break a table cell."""
+    for char in "\\|*_`[]<>":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _urgent(report: Report, urgent: bool) -> str:
+    return f" **({words(report.language)['urgent']})**" if urgent else ""
