@@ -17,9 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from bonecds.facts import _QUANTITY_FIELDS
 from bonecds.plausibility import RANGES, _unwrap
-from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
+from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 from bonecds.report import Report
 
 # Unbounded rows (counts, durations) draw valid values below this: larger numbers are tried
@@ -77,7 +76,7 @@ def valid_value(rng: random.Random, leaf: Leaf) -> Any:
     if leaf.kind in ("int", "float"):
         return _number(rng, leaf.path, leaf.kind == "int")
     if leaf.kind == "quantity":
-        analyte = _QUANTITY_FIELDS[leaf.path][0]
+        analyte = QUANTITY_FIELDS[leaf.path][0]
         unit, factor = rng.choice(list(ANALYTE_UNITS[analyte].items()))
         canonical = _number(rng, leaf.path, integer=False)
         value = round(canonical / factor, 2)

@@ -57,6 +57,30 @@ def test_implausible_lab_is_refused_naming_field_and_likely_unit(
     assert "36 " not in line
 
 
+@pytest.mark.parametrize(
+    ("labs", "accepted"),
+    [
+        # mmol/L is also calcium's unit: the analyte comes from the field, never the unit.
+        ({"magnesium": {"value": 0.8, "unit": "mmol/L"}}, True),
+        ({"phosphate": {"value": 7.0, "unit": "mmol/L"}}, True),  # 21.7 mg/dL; 28.1 as calcium
+        ({"magnesium": {"value": 0.015, "unit": "mmol/L"}}, False),  # 0.036 mg/dL; 0.06 as calcium
+    ],
+)
+def test_a_shared_unit_is_converted_with_its_fields_analyte(
+    labs: dict[str, Any], accepted: bool
+) -> None:
+    if accepted:
+        parse_profile({"labs": labs})
+        return
+    (line,) = problems_of({"labs": labs})
+    assert "labs.magnesium: outside the plausible range" in line
+
+
+def test_a_refused_magnesium_names_magnesium() -> None:
+    (line,) = problems_of({"labs": {"magnesium": {"value": 0.01, "unit": "mg/dL"}}})
+    assert "for magnesium" in line
+
+
 def test_the_issue_examples_no_longer_contraindicate(knowledge: Any) -> None:
     patient = {"age_years": 60, "sex": "male", "weight_kg": 70}
     for labs in (
@@ -316,5 +340,5 @@ def test_non_finite_settings_are_refused(tmp_path: Any, value: str) -> None:
     settings = rules / "settings.yaml"
     text = settings.read_text(encoding="utf-8").replace("value: 8.9", f"value: {value}")
     settings.write_text(text, encoding="utf-8")
-    with pytest.raises(RuleError, match="must be a finite number"):
+    with pytest.raises(RuleError, match="finite number"):
         load_knowledge(rules)

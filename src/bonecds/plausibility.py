@@ -64,6 +64,24 @@ ALBUMIN = Range(
     "g/dL",
     f"FDA 510(k) K203248, Abbott Albumin BCG2: reportable interval ({_FDA_510K}K203248)",
 )
+PHOSPHATE = Range(
+    0.10,
+    25.3,
+    "mg/dL",
+    f"FDA 510(k) K981759, Abbott Phosphorus: limit of quantitation to linearity, serum "
+    f"({_FDA_510K}K981759)",
+)
+# Measuring intervals without dilution end near 5 mg/dL, below real severe hypermagnesaemia:
+# only the quantitation limit is used.
+MAGNESIUM = Range(
+    0.05,
+    None,
+    "mg/dL",
+    f"FDA 510(k) K173294, Abbott Magnesium: limit of quantitation ({_FDA_510K}K173294); "
+    "no upper limit found that spares real hypermagnesaemia (review)",
+)
+_DOSE = Range(0, None, "mg", "not negative; no published upper range found yet (review)")
+CRCL = Range(0, 400, "mL/min", _UNSOURCED)
 _COUNT = Range(0, None, "", "a count: whole and not negative")
 _DURATION = Range(0, None, "", "a duration: not negative")
 
@@ -75,19 +93,37 @@ RANGES: dict[str, Range] = {
     "drivers.pdl1_tps_pct": Range(0, 100, "%", "a tumour proportion score is a percentage"),
     "bone.lesion_count": _COUNT,
     "mets.total_lesion_count": _COUNT,
-    "labs.crcl_ml_min": Range(0, 400, "mL/min", _UNSOURCED),
+    "mets.liver_lesion_count": _COUNT,
+    "mets.lung_lesion_count": _COUNT,
+    "mets.brain_lesion_count": _COUNT,
+    "mets.adrenal_lesion_count": _COUNT,
+    "mets.nodal_lesion_count": _COUNT,
+    "labs.crcl_ml_min": CRCL,
     "labs.scr": CREATININE,
     "labs.calcium_total": CALCIUM,
     "labs.calcium_ionised": CALCIUM,
     "labs.calcium_lln": CALCIUM,
     "labs.calcium_uln": CALCIUM,
     "labs.calcium_ionised_lln": CALCIUM,
+    "labs.calcium_ionised_uln": CALCIUM,
     "labs.albumin": ALBUMIN,
+    "labs.vitamin_d_25oh": Range(
+        0, None, "ng/mL", "not negative; no published range found yet (review)"
+    ),
+    "labs.magnesium": MAGNESIUM,
+    "labs.phosphate": PHOSPHATE,
     "labs.alp_u_l": Range(0, None, "U/L", "not negative; no published upper range found yet"),
     "labs.cea_ng_ml": Range(0, None, "ng/mL", "not negative; no published upper range found yet"),
     "dental.days_since_invasive_procedure": _DURATION,
     "meds.bma_months": _DURATION,
     "meds.bma_interval_weeks": Range(0, 104, "weeks", _UNSOURCED, low_exclusive=True),
+    "meds.bma_dose_mg": _DOSE,
+    "meds.bma_doses_given": _COUNT,
+    "meds.bma_start_crcl_ml_min": CRCL,
+    "meds.bma_start_scr": CREATININE,
+    "meds.previous_bma.months_since_stop": _DURATION,
+    "meds.previous_bma.doses_given": _COUNT,
+    "meds.previous_bma.dose_mg": _DOSE,
     "neuro.paraplegia_hours": _DURATION,
     "spine.sins": Range(0, 18, "", "SINS total 0-18 (Fisher 2010; clinical-brief.md)"),
     "long_bone.mirels": Range(4, 12, "", "Mirels score 4-12 (Mirels 1989; clinical-brief.md)"),

@@ -34,6 +34,23 @@ ANALYTE_UNITS: dict[str, dict[str, float]] = {
     "phosphate": {"mg/dL": 1.0, "mmol/L": 3.097},
 }
 
+# Each laboratory field's analyte and fact path: the analyte comes from the field, never from
+# its unit (mmol/L and mg/dL are shared by calcium, magnesium and phosphate).
+QUANTITY_FIELDS: dict[str, tuple[str, str]] = {
+    "labs.scr": ("creatinine", "labs.scr_mg_dl"),
+    "labs.calcium_total": ("calcium", "labs.calcium_total_mg_dl"),
+    "labs.calcium_ionised": ("calcium", "labs.calcium_ionised_mg_dl"),
+    "labs.albumin": ("albumin", "labs.albumin_g_dl"),
+    "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
+    "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
+    "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
+    "labs.vitamin_d_25oh": ("vitamin_d", "labs.vitamin_d_25oh_ng_ml"),
+    "labs.magnesium": ("magnesium", "labs.magnesium_mg_dl"),
+    "labs.phosphate": ("phosphate", "labs.phosphate_mg_dl"),
+    "meds.bma_start_scr": ("creatinine", "meds.bma_start_scr_mg_dl"),
+    "labs.calcium_ionised_uln": ("calcium", "labs.calcium_ionised_uln_mg_dl"),
+}
+
 _QUANTITY_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(\S+)\s*$")
 
 
@@ -598,7 +615,7 @@ def _implausible(root: Any, source: str, doc: YamlDocument | None) -> list[str]:
     is a validated profile, or the raw data of one that failed (its plain numbers only)."""
     problems = []
     for path, limits in RANGES.items():
-        amount, analyte = _canonical(_value_at(root, path))
+        amount, analyte = _canonical(_value_at(root, path), path)
         if amount is None or (math.isfinite(amount) and limits.holds(amount)):
             continue
         message = f"outside the plausible range {limits.describe()}"
@@ -617,10 +634,10 @@ def _value_at(root: Any, path: str) -> Any:
     return node
 
 
-def _canonical(value: Any) -> tuple[float | None, str]:
+def _canonical(value: Any, path: str) -> tuple[float | None, str]:
     """A number in its canonical unit, with the analyte's name for a laboratory quantity."""
     if isinstance(value, Quantity):
-        analyte = next(a for a, units in ANALYTE_UNITS.items() if value.unit in units)
+        analyte = QUANTITY_FIELDS[path][0]
         return value.value * ANALYTE_UNITS[analyte][value.unit], analyte
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
