@@ -53,7 +53,7 @@ def test_page_carries_options_cautions_values_sources_notice_and_the_basis() -> 
         "Patient data the rules read",
         "The logic, rule by rule",
         "[met] derived.crcl_ml_min &gt;= 40",
-        '<a href="http://pubmed.gov/29035643/">Van Poznak C, Somerfield MR',
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/29035643/">Van Poznak C, Somerfield MR',
         '<a href="#src-R3">R3</a>',
     ):
         assert text in page, text

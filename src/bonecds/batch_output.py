@@ -21,7 +21,8 @@ from bonecds._json import compact_bytes
 from bonecds.errors import InputError
 
 FORMATS = ("json", "summary", "parquet", "html")
-# Until reports carry a knowledge digest, rows name the knowledge base by its version.
+# The knowledge base by version (for people) and by content digest (exact: two runs with the
+# same digest ran the same rules).
 SUMMARY_COLUMNS = (
     "line",
     "patient_id",
@@ -31,6 +32,7 @@ SUMMARY_COLUMNS = (
     "cautions",
     "data_requests",
     "knowledge_version",
+    "knowledge_digest",
 )
 LIST_COLUMNS = frozenset({"ranked", "contraindicated", "cautions", "data_requests"})
 PARQUET_EXTRA = "pip install 'bonecds[parquet]'"
@@ -84,6 +86,7 @@ def summary_row(line: int, data: dict[str, Any]) -> dict[str, Any]:
         "cautions": [item["id"] for item in data["cautions"]],
         "data_requests": [item["field"] for item in data["data_requests"]],
         "knowledge_version": data["knowledge_version"],
+        "knowledge_digest": data["knowledge_digest"],
     }
 
 

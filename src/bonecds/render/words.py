@@ -140,6 +140,9 @@ WORDS: dict[str, dict[str, str]] = {
 # The methods facts.py names for its computed values, as the report carries them (English).
 METHODS_ZH = {
     "as reported": "按报告值",
+    "serum creatinine now minus at the start of the current bone-modifying agent": (
+        "当前血肌酐减去开始当前骨改良药物时的血肌酐"
+    ),
     "computed (Cockcroft-Gault: (140 - age) x weight / (72 x SCr), x 0.85 if female)": (
         "计算值（Cockcroft-Gault 公式：(140 - 年龄) x 体重 / (72 x 血肌酐)，女性 x 0.85）"
     ),
