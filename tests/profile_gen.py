@@ -90,6 +90,8 @@ def valid_value(rng: random.Random, leaf: Leaf) -> Any:
         return rng.sample(leaf.values, rng.randint(0, len(leaf.values)))
     if leaf.kind == "text-list":
         return [rng.choice(TEXTS) for _ in range(rng.randint(0, 3))]
+    if leaf.path == "primary.histology_icdo3":  # the model's pattern: a morphology code
+        return f"{rng.randint(8000, 9999)}/{rng.choice('0123')}"
     return rng.choice(TEXTS)
 
 
