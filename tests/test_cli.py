@@ -97,7 +97,7 @@ def test_stdin_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("ecog: 7\n", "ecog: Input should be less than or equal to 4"),
+        ("ecog: 7\n", "ecog: outside the plausible range 0-4"),
         ("spine: {sins: 19}\n", "spine.sins"),
         ("bone: {lesion_count: -1}\n", "bone.lesion_count"),
         ("labs: {calcium_total: {value: 2.4, unit: mg/L}}\n", "unit 'mg/L' is not accepted"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bonecds.lint import lint_knowledge
+from bonecds.lint import Domain, field_domain, lint_knowledge
 from bonecds.loader import load_rules
 from tests.conftest import RULES
 
@@ -95,3 +95,10 @@ def test_an_integer_score_split_at_12_and_13_has_no_gap(tmp_path: Path) -> None:
     example = example.replace("gte: 30}", "gte: 7}").replace("lt: 45}", "lte: 12}")
     (tmp_path / "x.yaml").write_text(example, encoding="utf-8")
     assert [w for w in _warnings(tmp_path) if w[1].startswith("threshold")] == []
+
+
+def test_a_fields_domain_is_its_plausible_range() -> None:
+    # The model carries no bounds: the linter reads the one table of ranges.
+    assert field_domain("ecog") == Domain(0, 4, True)
+    assert field_domain("meds.bma_interval_weeks") == Domain(0, 104, False)
+    assert field_domain("mets.liver_lesion_count") == Domain(0, float("inf"), True)

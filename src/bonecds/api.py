@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
+
+from bonecds._json import compact_bytes
 from bonecds.cache import cached
 from bonecds.compiler import CompiledKnowledge, compile_rules
 from bonecds.digests import input_digest
 from bonecds.engine import run_engine
-from bonecds.errors import InputError
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.profile import PatientProfile, parse_profile
+from bonecds.errors import InputError, ProfileError
+from bonecds.facts import FIELDS, SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
+from bonecds.i18n import LANGUAGES
+from bonecds.profile import PatientProfile, check_plausible, parse_profile
 from bonecds.ranking import rank
 from bonecds.report import Report, WhyNot
 
@@ -65,6 +70,7 @@ def evaluate(
 
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
+    _check_arguments(as_of, language)
     report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
     if not explain:
         return report
@@ -82,19 +88,59 @@ def evaluate_data(
     *,
     language: str = "en",
 ) -> dict[str, Any]:
-    """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data for
-    writing many reports fast (batch). Treat it as read-only: reports share parts of it."""
+    """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data.
+    The caller owns it: changing it changes no later report."""
+    data = shared_report_data(profile, knowledge, as_of, language=language)
+    # A JSON round trip (exact for this JSON-ready data) is the fastest deep copy.
+    return cast(dict[str, Any], orjson.loads(compact_bytes(data)))
+
+
+def shared_report_data(
+    profile: PatientProfile | dict[str, Any],
+    knowledge: Knowledge,
+    as_of: dt.date,
+    *,
+    language: str = "en",
+) -> dict[str, Any]:
+    """The same data, sharing citations, values and texts with the ranking memo (ranking.py)
+    and so with later reports: for a writer that serialises it at once and never changes it
+    (batch), saving the copy."""
+    _check_arguments(as_of, language)
     profile = _profile(profile)
     return _report_data(profile, _facts(profile, knowledge), knowledge, as_of, language)
 
 
+def _check_arguments(as_of: Any, language: str) -> None:
+    """Bad arguments are InputErrors, like bad profiles, never a ValueError deep inside."""
+    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+        raise InputError(f"as_of must be a datetime.date, not {type(as_of).__name__}")
+    if language not in LANGUAGES:
+        raise InputError(f"language must be one of {', '.join(LANGUAGES)}")
+
+
 def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
-    return profile if isinstance(profile, PatientProfile) else parse_profile(profile)
+    if isinstance(profile, PatientProfile):
+        return check_plausible(profile)
+    return parse_profile(profile)
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
     base = knowledge.knowledge
-    return to_facts(profile, ReferenceDefaults(**base.defaults), base.comparisons)
+    facts = to_facts(profile, ReferenceDefaults(**base.defaults), base.comparisons)
+    for item in facts.derived:
+        impossible = item.value < 0 and item.field not in SIGNED_DERIVED
+        if not math.isfinite(item.value) or impossible:
+            # Plausible inputs one by one can still combine into an impossible value.
+            inputs = ", ".join(_input_path(name) for name in item.inputs) or "its inputs"
+            raise ProfileError(
+                [f"<profile>: {item.field}: impossible value from {inputs}; check their units"]
+            )
+    return facts
+
+
+def _input_path(fact: str) -> str:
+    spec = FIELDS.get(fact)
+    return spec.input_path if spec is not None and spec.input_path else fact
 
 
 def _evaluated(
@@ -129,6 +175,7 @@ def why_not(
 
     >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
     """
+    _check_arguments(as_of, "en")
     if option not in knowledge.knowledge.vocabulary:
         close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""

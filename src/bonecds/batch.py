@@ -32,7 +32,7 @@ from typing import IO, Any, Protocol
 from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
 from bonecds.batch_output import FULL_REPORT, OutputShape, finish, prepare, stream_path
-from bonecds.errors import InputError
+from bonecds.errors import BonecdsError, InputError
 from bonecds.fhir import PATIENT_REFERENCE
 from bonecds.fhir_codes import as_dict
 
@@ -350,7 +350,7 @@ class _Writer:
 # ---------------------------------------------------------------- the run
 
 
-class BatchInterrupted(Exception):
+class BatchInterrupted(BonecdsError):
     """Ctrl-C: the work written so far is checkpointed; `--resume` continues from there."""
 
 

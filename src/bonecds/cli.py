@@ -23,7 +23,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.errors import InputError, InternalError
+from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
     from bonecds.profile import PatientProfile
@@ -65,7 +65,8 @@ class SchemaName(StrEnum):
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(message.rstrip() + "\n")
+    lines = [printable(line) for line in message.rstrip().split("\n")]
+    sys.stderr.write("\n".join(lines) + "\n")
     raise typer.Exit(code)
 
 
@@ -99,8 +100,26 @@ def _read_patient(
     from bonecds.scenarios import read_patient_with_notes as read_patient
 
     if path == "-":
-        return read_patient(None, sys.stdin.read(), as_of)
+        return read_patient(None, _read_stdin(), as_of)
     return read_patient(Path(path), as_of=as_of)
+
+
+def _read_stdin() -> str:
+    from bonecds.profile import MAX_INPUT_BYTES, decode_text
+
+    if sys.stdin is None:  # started with standard input closed
+        raise InputError("standard input is closed; give a file path instead of -")
+    try:
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read standard input ({error.__class__.__name__})") from None
+    return decode_text(raw, "<stdin>")
+
+
+def _require_existing(paths: list[Path]) -> None:
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
 
 
 @app.command("evaluate")
@@ -203,8 +222,10 @@ def run_scenarios_command(
         from bonecds.api import load_knowledge
         from bonecds.regression import coverage, junit_xml, run_scenario, scenario_files
 
+        paths = paths or [Path("patient_fixtures")]
+        _require_existing(paths)
         knowledge = load_knowledge(rules)
-        files = scenario_files(paths or [Path("patient_fixtures")])
+        files = scenario_files(paths)
         if not files:
             _fail("error: no scenario files found", 2)
         named = {path for path in paths or [] if path.is_file()}
@@ -243,7 +264,9 @@ def diff_command(
         from bonecds.api import load_knowledge
         from bonecds.regression import diff_knowledge, scenario_files
 
-        files = scenario_files(paths or [Path("patient_fixtures")])
+        paths = paths or [Path("patient_fixtures")]
+        _require_existing(paths)
+        files = scenario_files(paths)
         changes = diff_knowledge(files, load_knowledge(rules_a), load_knowledge(rules_b))
         lines = []
         for change in changes:
@@ -283,5 +306,25 @@ _register_extensions()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Output that cannot be written (a full disk, a closed pipe)
+    is one line on stderr and exit 1, not a traceback at shutdown."""
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as stop:
+        code = stop.code
+    except OSError as error:
+        _unwritable(error)
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        _unwritable(error)
+    sys.exit(code)
+
+
+def _unwritable(error: OSError) -> NoReturn:
+    # Later flushes of the same stream would fail again at exit: send them nowhere.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    reason = os.strerror(error.errno) if error.errno else error.__class__.__name__
+    sys.stderr.write(f"error: cannot write the output ({reason})\n")
+    sys.exit(1)

@@ -31,13 +31,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from bonecds._json import loads as _loads
-from bonecds.api import Knowledge, evaluate, evaluate_data
+from bonecds.api import Knowledge, evaluate, shared_report_data
 from bonecds.batch import Chunk, ChunkResult, Runner
 from bonecds.batch_output import FULL_REPORT, OutputShape, report_line
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.facts import FIELDS
-from bonecds.profile import ANALYTE_UNITS, PatientProfile, parse_profile
+from bonecds.profile import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
 
 WINDOW_PER_WORKER = 4  # chunks in flight per worker: enough to keep every worker busy
 _SOURCE = "record"
@@ -73,10 +72,11 @@ def _evaluate_record(
     try:
         data = _loads(raw)
         profile = _to_profile(data)
+        # Serialised at once and never changed: the shared data needs no copy (api.py).
         report = (
             evaluate(profile, knowledge, as_of, explain=True).to_data()
             if traced
-            else evaluate_data(profile, knowledge, as_of)
+            else shared_report_data(profile, knowledge, as_of)
         )
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
@@ -92,6 +92,11 @@ def _evaluate_record(
 
 
 _report_line = report_line  # the benchmarks' name for it
+
+
+def _loads(raw: bytes) -> Any:
+    """Strict JSON as for any profile: a repeated key is refused, never silently the last."""
+    return loads_json(raw, _SOURCE)
 
 
 def _links(knowledge: Knowledge) -> dict[str, str]:
@@ -110,7 +115,7 @@ def _problem(text: str) -> tuple[str, str]:
     """'record: path: message' (profile.py's format) -> (path, redacted message)."""
     text = text.removeprefix(f"{_SOURCE}: ")
     path, sep, message = text.partition(": ")
-    if not sep or " " in path:
+    if not sep or " " in path or path.startswith(f"{_SOURCE}:"):
         return "<record>", _redact(text)
     return path, _redact(message)
 
@@ -129,11 +134,18 @@ _VOCABULARY = _vocabulary()
 
 def _redact(message: str) -> str:
     """Keep quoted field names, units and coded values; hide any other quoted text."""
-    return re.sub(
-        r"'([^']*)'",
-        lambda m: m.group(0) if m.group(1) in _VOCABULARY else "'<redacted>'",
-        message,
-    )
+    return re.sub(r"(unit )?'([^']*)'", _shown_or_redacted, message)
+
+
+# A unit is not a patient value: shown when it looks like one (letters, not a bare number).
+_UNIT_LIKE = re.compile(r"(?=.*[A-Za-zµμ%])[A-Za-zµμ%/0-9.\[\]{}_^*-]{1,16}")
+
+
+def _shown_or_redacted(match: re.Match[str]) -> str:
+    quoted = match.group(2)
+    if quoted in _VOCABULARY or (match.group(1) and _UNIT_LIKE.fullmatch(quoted)):
+        return match.group(0)
+    return f"{match.group(1) or ''}'<redacted>'"
 
 
 class InlineRunner:

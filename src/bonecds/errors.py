@@ -11,7 +11,26 @@ Messages never contain patient values: they name fields, files, lines and rule i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# C0 and C1 controls, DEL, line/paragraph separators and lone surrogates: anything that could
+# break a one-line message or drive a terminal.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line: control characters shown as escapes (\\n, \\x1b), never acted on."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in named:
+        return named[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @dataclass(frozen=True)
@@ -49,7 +68,8 @@ class ProfileError(InputError):
     """An invalid patient profile. `problems` holds one line per bad field, naming its path."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
+        self.problems = [printable(problem) for problem in problems]
+        problems = self.problems
         first = problems[0] if problems else "invalid patient profile"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{first}{more}")

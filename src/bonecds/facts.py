@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from bonecds.errors import ProfileError
 from bonecds.histology import classify, histology_classes
-from bonecds.profile import ANALYTE_UNITS, PatientProfile, Quantity
+from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 from bonecds.rules import FieldTest
 
 FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
@@ -59,6 +59,10 @@ class DerivedValue:
     inputs: dict[str, Any]
 
 
+# Derived values that are differences, so a negative value is real (creatinine that fell).
+SIGNED_DERIVED = frozenset({"derived.scr_rise_since_bma_start_mg_dl"})
+
+
 @dataclass(frozen=True)
 class Facts:
     """The flat fact the engine matches, and how each derived value was obtained."""
@@ -66,21 +70,6 @@ class Facts:
     values: dict[str, Any]
     derived: tuple[DerivedValue, ...]
 
-
-_QUANTITY_FIELDS = {
-    "labs.scr": ("creatinine", "labs.scr_mg_dl"),
-    "labs.calcium_total": ("calcium", "labs.calcium_total_mg_dl"),
-    "labs.calcium_ionised": ("calcium", "labs.calcium_ionised_mg_dl"),
-    "labs.albumin": ("albumin", "labs.albumin_g_dl"),
-    "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
-    "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
-    "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
-    "labs.vitamin_d_25oh": ("vitamin_d", "labs.vitamin_d_25oh_ng_ml"),
-    "labs.magnesium": ("magnesium", "labs.magnesium_mg_dl"),
-    "labs.phosphate": ("phosphate", "labs.phosphate_mg_dl"),
-    "meds.bma_start_scr": ("creatinine", "meds.bma_start_scr_mg_dl"),
-    "labs.calcium_ionised_uln": ("calcium", "labs.calcium_ionised_uln_mg_dl"),
-}
 
 _DERIVED_FIELDS = (
     FieldSpec("derived.crcl_ml_min", "number", input_path="labs.crcl_ml_min", unit="mL/min"),
@@ -118,8 +107,8 @@ def _field_specs(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         kind = _unwrap(info.annotation)
-        if path in _QUANTITY_FIELDS:
-            analyte, fact_path = _QUANTITY_FIELDS[path]
+        if path in QUANTITY_FIELDS:
+            analyte, fact_path = QUANTITY_FIELDS[path]
             unit = next(iter(ANALYTE_UNITS[analyte]))
             specs.append(FieldSpec(fact_path, "number", input_path=path, unit=unit))
         elif isinstance(kind, type) and issubclass(kind, BaseModel):
@@ -241,7 +230,7 @@ def _flatten(
         if value is None:
             continue
         if isinstance(value, Quantity):
-            analyte, fact_path = _QUANTITY_FIELDS[path]
+            analyte, fact_path = QUANTITY_FIELDS[path]
             factor = ANALYTE_UNITS[analyte][value.unit]
             converted = round(value.value * factor, 2)
             values[fact_path] = _finite(converted, path, f"once converted to {fact_path}")

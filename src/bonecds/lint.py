@@ -40,6 +40,7 @@ from pydantic import BaseModel
 from bonecds._reader import Reader
 from bonecds.errors import Diagnostic
 from bonecds.facts import FIELDS
+from bonecds.plausibility import RANGES
 from bonecds.profile import PatientProfile
 from bonecds.references import option_tests, used_ids
 from bonecds.rules import (
@@ -160,8 +161,9 @@ class Domain:
 
 
 def field_domain(path: str) -> Domain:
-    """From the profile model's constraints (ge/le/gt/lt, int or float); derived values and
-    canonical-unit laboratory values are non-negative."""
+    """From the plausible ranges every profile is checked against (plausibility.RANGES) and
+    the field's type (int or float); derived values and canonical-unit laboratory values are
+    non-negative."""
     spec = FIELDS[path]
     if path.endswith(".count"):
         return Domain(0, math.inf, True)
@@ -175,10 +177,9 @@ def field_domain(path: str) -> Domain:
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             model = inner
     assert info is not None
-    low, high = -math.inf, math.inf
-    for item in [*info.metadata, *_annotated_metadata(info.annotation)]:
-        low = max(low, float(getattr(item, "ge", getattr(item, "gt", -math.inf))))
-        high = min(high, float(getattr(item, "le", getattr(item, "lt", math.inf))))
+    limits = RANGES.get(path)
+    low = limits.low if limits else -math.inf
+    high = limits.high if limits and limits.high is not None else math.inf
     return Domain(low, high, _unwrap(info.annotation) is int)
 
 
@@ -191,16 +192,6 @@ def _unwrap(annotation: Any) -> Any:
             annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
         else:
             return annotation
-
-
-def _annotated_metadata(annotation: Any) -> list[Any]:
-    """The constraints (annotated_types Ge, Le...) inside `Annotated[...] | None`."""
-    found: list[Any] = []
-    for arg in [annotation, *typing.get_args(annotation)]:
-        if typing.get_origin(arg) is typing.Annotated:
-            for item in typing.get_args(arg)[1:]:
-                found.extend(getattr(item, "metadata", [item]))
-    return found
 
 
 @dataclass

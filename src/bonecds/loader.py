@@ -9,10 +9,11 @@ code and the `file:line:column` of the offending key, and all of them are report
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
@@ -144,12 +145,22 @@ def _defaults(reader: Reader) -> dict[str, float]:
     for name in [field.name for field in dataclasses.fields(ReferenceDefaults)]:
         entry = defaults.get(name) if isinstance(defaults, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            message = f"reference_defaults.{name}.value must be a number"
+        if not _finite_number(value):
+            message = f"reference_defaults.{name}.value must be a finite number"
             reader.report("missing-key", message, ("reference_defaults", name, "value"))
             continue
         values[name] = float(value)
     return values
+
+
+def _finite_number(value: Any) -> TypeGuard[float]:
+    # .nan or .inf would switch every calcium comparison off, silently.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _read_catalogue(path: Path, diagnostics: list[Diagnostic]) -> set[str] | None:

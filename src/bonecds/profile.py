@@ -1,14 +1,16 @@
 """The patient profile: the vocabulary of the rule catalogue (§0.3) as strict pydantic models.
 
-`None` always means *unknown*, never false or zero. Bounds reject impossible values (ECOG 7,
-SINS 19, negative counts); decision thresholds live only in the rules. Laboratory values carry
-their unit and are checked against the units accepted for that analyte.
+`None` always means *unknown*, never false or zero. Every number must be finite and inside its
+plausible range (plausibility.RANGES: ECOG 7, SINS 19, negative counts, a creatinine of 106
+mg/dL are refused); decision thresholds live only in the rules. Laboratory values carry their
+unit and are checked against the units accepted for that analyte.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, V
 
 from bonecds._yaml import YamlDocument, YamlProblem, parse_yaml
 from bonecds.errors import ProfileError
+from bonecds.plausibility import RANGES
 
 # Accepted units per analyte, with the factor that converts each to the canonical unit (first).
 ANALYTE_UNITS: dict[str, dict[str, float]] = {
@@ -31,17 +34,35 @@ ANALYTE_UNITS: dict[str, dict[str, float]] = {
     "phosphate": {"mg/dL": 1.0, "mmol/L": 3.097},
 }
 
+# Each laboratory field's analyte and fact path: the analyte comes from the field, never from
+# its unit (mmol/L and mg/dL are shared by calcium, magnesium and phosphate).
+QUANTITY_FIELDS: dict[str, tuple[str, str]] = {
+    "labs.scr": ("creatinine", "labs.scr_mg_dl"),
+    "labs.calcium_total": ("calcium", "labs.calcium_total_mg_dl"),
+    "labs.calcium_ionised": ("calcium", "labs.calcium_ionised_mg_dl"),
+    "labs.albumin": ("albumin", "labs.albumin_g_dl"),
+    "labs.calcium_lln": ("calcium", "labs.calcium_lln_mg_dl"),
+    "labs.calcium_uln": ("calcium", "labs.calcium_uln_mg_dl"),
+    "labs.calcium_ionised_lln": ("calcium", "labs.calcium_ionised_lln_mg_dl"),
+    "labs.vitamin_d_25oh": ("vitamin_d", "labs.vitamin_d_25oh_ng_ml"),
+    "labs.magnesium": ("magnesium", "labs.magnesium_mg_dl"),
+    "labs.phosphate": ("phosphate", "labs.phosphate_mg_dl"),
+    "meds.bma_start_scr": ("creatinine", "meds.bma_start_scr_mg_dl"),
+    "labs.calcium_ionised_uln": ("calcium", "labs.calcium_ionised_uln_mg_dl"),
+}
+
 _QUANTITY_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(\S+)\s*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan: an infinite or NaN value would reach the engine as null and switch rules off.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Quantity(_Model):
     """A measured value with its unit, e.g. `{value: 2.4, unit: mmol/L}` or `"2.4 mmol/L"`."""
 
-    value: float = Field(ge=0)
+    value: float
     unit: str
 
 
@@ -62,7 +83,10 @@ def _unit_check(analyte: str) -> Any:
             accepted = ", ".join(u for u in units if u != "µmol/L")
             raise ValueError(f"unit '{raw['unit']}' is not accepted for {analyte}; use {accepted}")
         if isinstance(raw, dict) and isinstance(raw.get("value"), int):
-            raw = {**raw, "value": float(raw["value"])}
+            try:
+                raw = {**raw, "value": float(raw["value"])}
+            except OverflowError:
+                raise ValueError("not a finite number") from None
         return raw
 
     return check
@@ -145,8 +169,9 @@ SystemicTherapyClass = Literal[
 ]
 # How a clinician's number is meant: exact, or a bound ("more than 12 months").
 Bound = Literal["exact", "more_than", "less_than"]
-Count = Annotated[int, Field(ge=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+# Limits of every number live in one table, plausibility.RANGES, checked after validation.
+Count = int
+NonNegative = float
 
 
 class Primary(_Model):
@@ -185,9 +210,7 @@ class Drivers(_Model):
     er: TestStatus | None = _field("Oestrogen-receptor status")
     pr: TestStatus | None = _field("Progesterone-receptor status")
     her2: TestStatus | None = _field("HER2 status (positive = IHC 3+ or ISH amplified)")
-    pdl1_tps_pct: Annotated[float, Field(ge=0, le=100)] | None = _field(
-        "PD-L1 tumour proportion score", "%"
-    )
+    pdl1_tps_pct: float | None = _field("PD-L1 tumour proportion score", "%")
 
 
 class Bone(_Model):
@@ -227,7 +250,7 @@ class Mets(_Model):
 class Labs(_Model):
     """Laboratory values; quantities carry their unit."""
 
-    crcl_ml_min: Annotated[float, Field(ge=0, le=400)] | None = _field(
+    crcl_ml_min: float | None = _field(
         "Creatinine clearance, measured or reported (else computed by Cockcroft-Gault)", "mL/min"
     )
     on_dialysis: bool | None = _field("On renal replacement therapy (dialysis)")
@@ -279,12 +302,10 @@ class Meds(_Model):
 
     current_bma: list[BmaAgent] | None = _field("Bone-modifying agent(s) now given")
     bma_months: NonNegative | None = _field("Time on the current agent", "months")
-    bma_interval_weeks: Annotated[float, Field(gt=0, le=104)] | None = _field(
-        "Dosing interval of the current agent", "weeks"
-    )
+    bma_interval_weeks: float | None = _field("Dosing interval of the current agent", "weeks")
     bma_dose_mg: NonNegative | None = _field("Dose per administration of the current agent", "mg")
     bma_doses_given: Count | None = _field("Doses of the current agent given so far", "doses")
-    bma_start_crcl_ml_min: Annotated[float, Field(ge=0, le=400)] | None = _field(
+    bma_start_crcl_ml_min: float | None = _field(
         "Creatinine clearance when the current agent started (its dose rests on it)", "mL/min"
     )
     bma_start_scr: Creatinine | None = _field(
@@ -320,15 +341,13 @@ class Neuro(_Model):
 class Spine(_Model):
     """Spinal stability."""
 
-    sins: Annotated[int, Field(ge=0, le=18)] | None = _field(
-        "Spinal Instability Neoplastic Score", "points"
-    )
+    sins: int | None = _field("Spinal Instability Neoplastic Score", "points")
 
 
 class LongBone(_Model):
     """Long-bone fracture risk."""
 
-    mirels: Annotated[int, Field(ge=4, le=12)] | None = _field("Mirels score", "points")
+    mirels: int | None = _field("Mirels score", "points")
 
 
 class Hcm(_Model):
@@ -382,9 +401,9 @@ class PatientProfile(_Model):
     """One patient, as the rules see them. Every clinical field may be absent (unknown)."""
 
     patient_id: str | None = _field("Local identifier (never logged)")
-    age_years: Annotated[float, Field(ge=0, le=120)] | None = _field("Age", "years")
+    age_years: float | None = _field("Age", "years")
     sex: Literal["female", "male"] | None = _field("Sex (for Cockcroft-Gault)")
-    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = _field("Body weight", "kg")
+    weight_kg: float | None = _field("Body weight", "kg")
     pregnant: bool | None = _field("Pregnant")
     reproductive_potential: bool | None = _field("Of reproductive potential")
     skeletal_maturity: Literal["mature", "immature"] | None = _field("Skeletal maturity")
@@ -392,7 +411,7 @@ class PatientProfile(_Model):
     drivers: Drivers = _group(Drivers)
     bone: Bone = _group(Bone)
     mets: Mets = _group(Mets)
-    ecog: Annotated[int, Field(ge=0, le=4)] | None = _field("ECOG performance status")
+    ecog: int | None = _field("ECOG performance status")
     life_expectancy_months: NonNegative | None = _field("Estimated life expectancy", "months")
     life_expectancy_bound: Bound | None = _field(
         "How life_expectancy_months is meant: exact, or a bound ('more than 12 months')"
@@ -413,62 +432,279 @@ class PatientProfile(_Model):
     markers: Markers = _group(Markers)
 
 
+# Input limits (README "Input limits"): far above any real profile or FHIR Bundle, low enough
+# that hostile input is refused within a second and never exhausts memory.
+MAX_INPUT_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 10_000
+MAX_PROBLEMS = 20
+
+
 def parse_profile(
     data: Any, source: str = "<profile>", doc: YamlDocument | None = None
 ) -> PatientProfile:
     """Validate plain data as a profile; errors name the field path (and line when known)."""
     if not isinstance(data, dict):
         raise ProfileError([f"{source}: a patient profile must be a mapping of fields"])
+    problem = _shape_problem(data)
+    if problem:
+        raise ProfileError([f"{source}: {problem}"])
     try:
-        return PatientProfile.model_validate(data)
+        profile = PatientProfile.model_validate(data)
     except ValidationError as error:
-        raise ProfileError(_describe(error, source, doc)) from None
+        problems, total = _describe(error, data, source, doc)
+        named = {line.split(": ")[1] for line in problems if ": " in line}
+        more = [p for p in _implausible(data, source, doc) if p.split(": ")[1] not in named]
+        raise ProfileError(_bounded([*problems, *more], total + len(more))) from None
+    return check_plausible(profile, source, doc)
+
+
+def check_plausible(
+    profile: PatientProfile, source: str = "<profile>", doc: YamlDocument | None = None
+) -> PatientProfile:
+    """The profile, if every number in it is within plausibility.RANGES (a profile built
+    directly with the model has had no other check)."""
+    problems = _implausible(profile, source, doc)
+    if problems:
+        raise ProfileError(_bounded(problems))
+    return profile
 
 
 def load_profile(path: Path | str, text: str | None = None) -> PatientProfile:
     """Read a profile from a YAML or JSON file (or the given text, read from `path`)."""
     source = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ProfileError(
-                [f"{source}: cannot read file ({error.__class__.__name__})"]
-            ) from None
+        text = read_text(Path(path), source)
     data, doc = read_structured(text, source)
     return parse_profile(data, source, doc)
 
 
-def read_structured(text: str, source: str) -> tuple[Any, YamlDocument | None]:
-    """Parse JSON (when it looks like JSON) or YAML text, naming file:line on syntax errors."""
-    if text.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(text), None
-        except json.JSONDecodeError as error:
-            raise ProfileError(
-                [f"{source}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}"]
-            ) from None
+def read_text(path: Path, source: str) -> str:
+    """A file's UTF-8 text, refusing more than MAX_INPUT_BYTES without reading on
+    (`/dev/zero` never ends)."""
     try:
-        doc = parse_yaml(text, allow_aliases=True)
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_INPUT_BYTES + 1)
+    except OSError as error:
+        raise ProfileError([f"{source}: cannot read file ({error.__class__.__name__})"]) from None
+    return decode_text(raw, source)
+
+
+def decode_text(raw: bytes, source: str) -> str:
+    if len(raw) > MAX_INPUT_BYTES:
+        raise ProfileError([f"{source}: larger than {MAX_INPUT_BYTES} bytes; not a profile"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError([f"{source}: not UTF-8 text"]) from None
+
+
+def read_structured(text: str, source: str) -> tuple[Any, YamlDocument | None]:
+    """Parse JSON (when it looks like JSON) or YAML text, naming file:line on syntax errors.
+    Refused: duplicate keys, non-finite numbers, YAML aliases and tags, nesting deeper than
+    MAX_DEPTH, more than MAX_INPUT_BYTES, unencodable strings."""
+    if len(text) > MAX_INPUT_BYTES:
+        raise ProfileError([f"{source}: larger than {MAX_INPUT_BYTES} bytes; not a profile"])
+    if text.lstrip().startswith(("{", "[")):
+        data, doc = loads_json(text, source), None
+    else:
+        doc = _yaml_document(text, source)
+        data = doc.data
+    return data, doc
+
+
+def loads_json(text: str | bytes, source: str) -> Any:
+    """Strict JSON: NaN and Infinity are refused here; a repeated key, 1e999 (infinite) and
+    nesting deeper than MAX_DEPTH by parse_profile, which names where."""
+    if isinstance(text, bytes):
+        text = decode_text(text, source)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        where = f"{source}:{error.lineno}:{error.colno}"
+        raise ProfileError([f"{where}: malformed JSON: {error.msg}"]) from None
+    except RecursionError:
+        raise ProfileError([f"{source}: nested deeper than {MAX_DEPTH} levels"]) from None
+    except ValueError as error:  # an integer of thousands of digits, a bad constant
+        raise ProfileError([f"{source}: malformed JSON: {_first_line(error)}"]) from None
+
+
+class _DuplicateKeys(dict[str, Any]):
+    """A JSON object that repeated a key: refused by _shape_problem, which knows its path."""
+
+    duplicate = ""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    marked = _DuplicateKeys(result)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.duplicate = key
+            break
+        seen.add(key)
+    return marked
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _yaml_document(text: str, source: str) -> YamlDocument:
+    try:
+        return parse_yaml(text, max_depth=MAX_DEPTH, max_nodes=MAX_VALUES)
     except YamlProblem as problem:
-        raise ProfileError(
-            [f"{source}:{problem.line}:{problem.column}: {problem.message}"]
-        ) from None
-    return doc.data, doc
+        where = f"{source}:{problem.line}:{problem.column}"
+        raise ProfileError([f"{where}: {problem.message}"]) from None
 
 
-def _describe(error: ValidationError, source: str, doc: YamlDocument | None) -> list[str]:
-    # Built from loc and type only: errors() also carries the input values (patient data).
+def _shape_problem(data: Any) -> str:
+    """What makes parsed data unusable before validation, naming where: too many values or
+    levels, a duplicate key, a number that is not finite, a string that cannot be encoded.
+    Walked with a stack, not recursion, and stopped at MAX_VALUES."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    for _ in range(MAX_VALUES + 1):
+        if not stack:
+            return ""
+        node, path = stack.pop()
+        found = _node_problem(node, path)
+        if found:
+            return found
+        stack.extend((child, (*path, key)) for key, child in _children(node))
+    return f"more than {MAX_VALUES} values; not a profile"
+
+
+def _node_problem(node: Any, path: tuple[Any, ...]) -> str:
+    if len(path) > MAX_DEPTH:
+        return f"{'.'.join(map(str, path[:3]))}...: nested deeper than {MAX_DEPTH} levels"
+    where = ".".join(map(str, path)) or "<profile>"
+    if isinstance(node, _DuplicateKeys):
+        return f"{'.'.join(map(str, (*path, node.duplicate)))}: duplicate key '{node.duplicate}'"
+    if isinstance(node, float) and not math.isfinite(node):
+        return f"{where}: not a finite number"
+    if isinstance(node, str) and not _encodable(node):
+        return f"{where}: not valid Unicode text"
+    if isinstance(node, dict) and not all(_encodable(key) for key in node if isinstance(key, str)):
+        return f"{where}: a key is not valid Unicode text"
+    return ""
+
+
+def _children(node: Any) -> Any:
+    if isinstance(node, dict):
+        return node.items()
+    return enumerate(node) if isinstance(node, list) else ()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in JSON
+        return False
+    return True
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else error.__class__.__name__
+
+
+def _implausible(root: Any, source: str, doc: YamlDocument | None) -> list[str]:
+    """Each number outside its plausible range, naming the field and the likely unit; `root`
+    is a validated profile, or the raw data of one that failed (its plain numbers only)."""
     problems = []
-    for item in error.errors(include_input=False, include_url=False):
-        loc = tuple(part for part in item["loc"] if not _is_validator_tag(part))
-        path = ".".join(str(part) for part in loc) or "<profile>"
-        where = source
-        if doc is not None:
-            line, column = doc.position(loc)
-            where = f"{source}:{line}:{column}"
-        problems.append(f"{where}: {path}: {_message(item, loc)}")
+    for path, limits in RANGES.items():
+        amount, analyte = _canonical(_value_at(root, path), path)
+        if amount is None or (math.isfinite(amount) and limits.holds(amount)):
+            continue
+        message = f"outside the plausible range {limits.describe()}"
+        if analyte:
+            message += f" for {analyte}{_likely_unit(_value_at(root, path), analyte, limits)}"
+        problems.append(f"{_where(source, doc, tuple(path.split('.')))}: {path}: {message}")
     return problems
+
+
+def _value_at(root: Any, path: str) -> Any:
+    node = root
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def _canonical(value: Any, path: str) -> tuple[float | None, str]:
+    """A number in its canonical unit, with the analyte's name for a laboratory quantity."""
+    if isinstance(value, Quantity):
+        analyte = QUANTITY_FIELDS[path][0]
+        return value.value * ANALYTE_UNITS[analyte][value.unit], analyte
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(value), ""
+        except OverflowError:
+            return math.inf, ""
+    return None, ""
+
+
+def _likely_unit(value: Any, analyte: str, limits: Any) -> str:
+    for unit, factor in ANALYTE_UNITS[analyte].items():
+        if unit not in (value.unit, "umol/L") and limits.holds(value.value * factor):
+            return f"; was the unit {unit}?"
+    return ""
+
+
+def _where(source: str, doc: YamlDocument | None, loc: tuple[Any, ...]) -> str:
+    if doc is None:
+        return source
+    line, column = doc.position(loc)
+    return f"{source}:{line}:{column}"
+
+
+def _bounded(problems: list[str], total: int | None = None) -> list[str]:
+    """The first MAX_PROBLEMS of `total` problems (default: all of `problems`)."""
+    total = len(problems) if total is None else total
+    if total <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], f"... and {total - MAX_PROBLEMS} more problems"]
+
+
+def _describe(
+    error: ValidationError, data: Any, source: str, doc: YamlDocument | None
+) -> tuple[list[str], int]:
+    # Built from loc and type only: errors() also carries the input values (patient data).
+    # Only the first MAX_PROBLEMS get a message (no did-you-mean search per unknown key);
+    # the count says how many there were.
+    items = error.errors(include_input=False, include_url=False)
+    problems = []
+    for item in items[:MAX_PROBLEMS]:
+        loc = _data_path(item["loc"], data)
+        path = ".".join(str(part) for part in loc) or "<profile>"
+        problems.append(f"{_where(source, doc, loc)}: {path}: {_message(item, loc)}")
+    return problems, len(items)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The error location as a path in the input: pydantic inserts steps of its own (a
+    validator 'function-before[check()]', a Literal tag) that are not keys of the data, while
+    a user's key may itself contain '[' or start with 'literal'."""
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if _has_step(node, part):
+            node = node[part]
+        elif isinstance(part, str) and _is_validator_tag(part):
+            continue
+        else:
+            node = None
+        path.append(part)
+    return tuple(path)
+
+
+def _has_step(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _sibling_fields(parent: tuple[Any, ...]) -> list[str]:
@@ -482,16 +718,20 @@ def _sibling_fields(parent: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _is_validator_tag(part: Any) -> bool:
-    # pydantic adds a step like 'function-before[check()]' or a Literal tag to some locations.
-    return isinstance(part, str) and ("[" in part or part.startswith("literal"))
+def _is_validator_tag(part: str) -> bool:
+    # Some pydantic versions add a step like 'function-before[check()]' or 'literal[...]'.
+    return "[" in part
 
 
 def _message(item: Any, loc: tuple[Any, ...]) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
+        if not loc:
+            return "unknown field"
         close = difflib.get_close_matches(str(loc[-1]), _sibling_fields(loc[:-1]), n=1, cutoff=0.6)
         return f"unknown field; did you mean '{close[0]}'?" if close else "unknown field"
     if kind == "value_error":
         return str(item["msg"]).removeprefix("Value error, ")
+    if kind == "finite_number":
+        return "not a finite number"
     return str(item["msg"])

@@ -16,7 +16,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bonecds.errors import ProfileError
-from bonecds.profile import PatientProfile, load_profile, parse_profile, read_structured
+from bonecds.profile import (
+    PatientProfile,
+    load_profile,
+    parse_profile,
+    read_structured,
+    read_text,
+)
 from bonecds.report import RankedItem, Report
 
 
@@ -77,12 +83,7 @@ def read_patient_with_notes(
     source = str(path) if path is not None else "<stdin>"
     if text is None:
         assert path is not None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ProfileError(
-                [f"{source}: cannot read file ({error.__class__.__name__})"]
-            ) from None
+        text = read_text(path, source)
     data, doc = read_structured(text, source)
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         from bonecds.fhir import bundle_mapping  # FHIR support loads only when needed
@@ -97,7 +98,7 @@ def read_patient_with_notes(
 
 def load_scenario(path: Path) -> tuple[Scenario, PatientProfile]:
     """Read a scenario and build its patient (base merged with overrides)."""
-    data, _ = read_structured(path.read_text(encoding="utf-8"), str(path))
+    data, _ = read_structured(read_text(path, str(path)), str(path))
     return _scenario_from(data, path, str(path))
 
 
