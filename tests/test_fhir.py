@@ -802,3 +802,19 @@ def test_karnofsky_gives_a_computed_ecog_when_none_is_recorded(score: int, ecog:
     assert result.profile.ecog == ecog
     assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.notes)
     assert mapped(resources(kps)).profile.ecog == 1  # a recorded ECOG wins
+
+
+@pytest.mark.parametrize("code", [["77655"], {"value": "77655"}, 77655, None])
+def test_a_medicine_code_of_another_shape_is_not_recognised_and_never_crashes(code: Any) -> None:
+    # The fuzzer's last HTTP 500s: a `coding.code` that is a list or object is unhashable.
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-odd",
+        "status": "active",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}]},
+    }
+    assert identify_drug(statement, {}) is None
+    assert mapped(resources(statement)).profile is not None
+    odd_system = {"coding": [{"system": {"url": RXNORM}, "code": "77655"}]}
+    assert identify_drug({**statement, "medicationCodeableConcept": odd_system}, {}) is None

@@ -258,8 +258,15 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    """The codings of a CodeableConcept that are objects; null or odd shapes give none."""
-    return [c for c in as_list(as_dict(concept).get("coding")) if isinstance(c, dict)]
+    """The codings of a CodeableConcept that are objects with text (or absent) `system` and
+    `code`; null or odd shapes give none, so a code can always be looked up in a table."""
+    return [c for c in as_list(as_dict(concept).get("coding")) if _plain_coding(c)]
+
+
+def _plain_coding(coding: Any) -> bool:
+    return isinstance(coding, dict) and all(
+        isinstance(coding.get(key), str | None) for key in ("system", "code")
+    )
 
 
 def identify_drug(request: dict[str, Any], index: dict[str, Any]) -> str | None:
