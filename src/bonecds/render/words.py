@@ -147,6 +147,9 @@ METHODS_ZH = {
         "白蛋白校正（Payne 公式：Ca + 0.8 x (4.0 - 白蛋白 g/dL)）"
     ),
     "reporting laboratory": "报告实验室的参考范围",
+    "serum creatinine now minus at the start of the current bone-modifying agent": (
+        "当前血肌酐减去本次骨改良药物开始时的血肌酐"
+    ),
     "default (laboratory range not supplied)": "默认值（未提供实验室参考范围）",
 }
 
