@@ -12,5 +12,6 @@ echo "== bonecds test (scenarios, golden snapshots, rule coverage)"
 bonecds test patient_fixtures --coverage --fail-under 100 > .scenario-report.txt || { cat .scenario-report.txt; exit 1; }
 tail -n 1 .scenario-report.txt
 echo "== pytest"
-# pytest exits 5 when it collects nothing; `set -e` turns that into a failure too.
+# pytest exits 5 when it collects nothing; `set -e` turns that into a failure too. The slow
+# 100,000-profile soak is opt-in (pyproject.toml): `sh scripts/test.sh -m slow` runs it alone.
 python -m pytest -p no:cacheprovider "$@"

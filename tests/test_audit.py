@@ -136,3 +136,20 @@ def test_the_service_stores_records_that_replay(
         assert replay(record, knowledge).same
     assert stored[0][1].input_digest not in caplog.text
     assert json.dumps(stored[0][1].input)[:40] not in caplog.text
+
+
+def test_a_fhir_input_replays_with_its_mapping_notes(tmp_path: Path) -> None:
+    bundle = Path(__file__).parent / "fhir" / "breast-bone-mets.json"
+    record = tmp_path / "audit.json"
+    code, out, _ = run("evaluate", str(bundle), "--as-of", "2026-11-23", "--audit", str(record))
+    assert code == 0
+    assert "FHIR: Observation/o-egfr: LOINC 98979-8 not used" in out
+    notes = json.loads(record.read_text(encoding="utf-8"))["input_notes"]
+    assert any(note.startswith("Observation/o-egfr: LOINC 98979-8 not used") for note in notes)
+    assert run("replay", str(record))[:2] == (0, f"same bytes: output {_digest(out)}\n")
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

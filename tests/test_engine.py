@@ -124,16 +124,29 @@ def test_threads_never_mix_patients(knowledge: Knowledge) -> None:
     cohort = synthetic_cohort(60, seed=7)
     expected = [signature(evaluate(p, knowledge, AS_OF)) for p in cohort]
     results: dict[int, str] = {}
+    start = threading.Barrier(4)
 
     def work(offset: int) -> None:
+        start.wait()
         for i in range(offset, len(cohort), 4):
-            results[i] = signature(evaluate(cohort[i], knowledge, AS_OF))
+            try:
+                results[i] = signature(evaluate(cohort[i], knowledge, AS_OF))
+            except Exception as error:  # a mixed-up session may also fail outright
+                results[i] = repr(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Switch threads every few bytecodes, not every 5 ms: evaluations then interleave inside
+    # the engine, as they would under load (with the default interval this test passed even
+    # with the engine's lock removed).
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert [results[i] for i in range(len(cohort))] == expected
 
 
@@ -154,11 +167,11 @@ print(json.dumps([signature(evaluate(p, k, dt.date(2026, 11, 23))) for p in coho
 """
 
 
-@pytest.mark.slow
-def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowledge) -> None:
-    distinct = 400
+def _soak(knowledge: Knowledge, distinct: int, evaluations: int, warm_up: int) -> tuple[int, float]:
+    """Evaluate `evaluations` profiles drawn from `distinct` ones in this process; return how
+    many reports differ from a fresh process's (no earlier state at all) and the RSS growth in
+    MB after `warm_up` evaluations (caches, allocator arenas)."""
     root = Path(__file__).resolve().parents[1]
-    # Reference: each distinct profile evaluated in a fresh process (no earlier state at all).
     completed = subprocess.run(
         [sys.executable, "-c", REFERENCE_SCRIPT, str(RULES), str(distinct)],
         capture_output=True,
@@ -169,22 +182,43 @@ def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowle
     reference = json.loads(completed.stdout)
     cohort = synthetic_cohort(distinct, seed=11)
     rng = random.Random(99)
-    for _ in range(5_000):  # warm-up: caches, allocator arenas
+    for _ in range(warm_up):
         evaluate(cohort[rng.randrange(distinct)], knowledge, AS_OF)
     start = _rss_mb()
     mismatches = 0
-    for _ in range(100_000):
+    for _ in range(evaluations):
         index = rng.randrange(distinct)
         mismatches += signature(evaluate(cohort[index], knowledge, AS_OF)) != reference[index]
-    growth = _rss_mb() - start
+    return mismatches, _rss_mb() - start
+
+
+def test_a_long_run_gives_a_fresh_process_results_and_stays_flat(knowledge: Knowledge) -> None:
+    """Always on, the soak in small: the sessions are replaced several times over
+    (engine.SESSION_EVALUATIONS), the report memo fills and turns over."""
+    mismatches, growth = _soak(knowledge, distinct=200, evaluations=4_000, warm_up=1_000)
+    assert mismatches == 0
+    assert growth < 10, f"RSS grew by {growth:.1f} MB over 4,000 evaluations"
+
+
+@pytest.mark.slow
+def test_100000_profiles_flat_memory_and_same_results_as_alone(knowledge: Knowledge) -> None:
+    """Opt-in (pytest -m slow, about 90-170 s): the soak at full length."""
+    mismatches, growth = _soak(knowledge, distinct=400, evaluations=100_000, warm_up=5_000)
     assert mismatches == 0
     assert growth < 10, f"RSS grew by {growth:.1f} MB over 100,000 evaluations"
 
 
-def test_synthetic_profiles_are_valid(knowledge: Knowledge) -> None:
+def test_synthetic_profiles_are_valid_and_varied(knowledge: Knowledge) -> None:
+    """The soak and the benchmarks stand on these profiles: each must evaluate, and together
+    they must reach most rules (a generator that drifted from the model would reach few)."""
     rng = random.Random(3)
-    for index in range(200):
-        evaluate(synthetic_profile(rng, index), knowledge, AS_OF)
+    profiles = [synthetic_profile(rng, index) for index in range(200)]
+    reports = [evaluate(profile, knowledge, AS_OF) for profile in profiles]
+    assert len({json.dumps(profile, sort_keys=True) for profile in profiles}) == 200
+    fired = {line.rule for report in reports for line in report.rules_fired}
+    rules = {rule.rule_id for rule in knowledge.rules}
+    assert len(fired) >= 0.75 * len(rules), sorted(rules - fired)  # measured: 47 of 51
+    assert sum(bool(report.ranked) for report in reports) >= 150  # measured: 177 of 200
 
 
 NOTHING_MATCHES = """

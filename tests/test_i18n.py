@@ -13,7 +13,7 @@ from bonecds.cli import app
 from bonecds.i18n import DISCLAIMERS
 from bonecds.report import Report
 from bonecds.scenarios import load_scenario
-from tests.conftest import FIXTURES, RULES
+from tests.conftest import FIXTURES, RULES, ScenarioReport
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
@@ -23,10 +23,11 @@ def test_project_rules_have_no_missing_translation(knowledge: Knowledge) -> None
     assert [str(d) for d in knowledge.knowledge.lint] == []
 
 
-def test_every_scenario_renders_its_clinical_texts_in_chinese(knowledge: Knowledge) -> None:
+def test_every_scenario_renders_its_clinical_texts_in_chinese(
+    scenario_report: ScenarioReport,
+) -> None:
     for path in SCENARIOS:
-        scenario, profile = load_scenario(path)
-        report = evaluate(profile, knowledge, scenario.as_of, language="zh")
+        report = scenario_report(path, "zh")
         assert report.disclaimer == DISCLAIMERS["zh"]
         texts = [item.label for item in report.ranked] + [item.rationale for item in report.ranked]
         texts += [c.text for c in report.cautions] + [n.text for n in report.notes]

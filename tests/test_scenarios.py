@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bonecds import Knowledge, Report, evaluate
+from bonecds import Report
 from bonecds.cli import app
 from bonecds.scenarios import check_expectations, load_scenario
-from tests.conftest import FIXTURES, RULES
+from tests.conftest import FIXTURES, RULES, ScenarioReport
 
 SCENARIOS = sorted(p for p in FIXTURES.glob("*.yaml"))
 
@@ -21,9 +21,9 @@ def test_there_are_scenarios() -> None:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario(path: Path, knowledge: Knowledge) -> None:
-    scenario, profile = load_scenario(path)
-    report = evaluate(profile, knowledge, scenario.as_of)
+def test_scenario(path: Path, scenario_report: ScenarioReport) -> None:
+    scenario, _ = load_scenario(path)
+    report = scenario_report(path, "en")
     problems = check_expectations(report, scenario.expect)
     assert not problems, f"{path.name}:\n" + "\n".join(f"  {problem}" for problem in problems)
 

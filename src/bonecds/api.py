@@ -22,17 +22,17 @@ __version__ = "0.1.0"
 ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
 
 Knowledge = CompiledKnowledge
+_HERE = Path(__file__).resolve().parent
 
 
 def default_rules_dir() -> Path:
-    """`$BONECDS_RULES`, else `./rules`, else the rules directory of this source checkout."""
+    """`$BONECDS_RULES`, else `./rules`, else the rules directory of this source checkout, else
+    the copy an installed wheel carries (setup.py); the loader names a missing one."""
     configured = os.environ.get("BONECDS_RULES")
     if configured:
         return Path(configured)
-    local = Path("rules")
-    if (local / "settings.yaml").exists():
-        return local
-    return Path(__file__).resolve().parents[2] / "rules"
+    candidates = (Path("rules"), _HERE.parents[1] / "rules", _HERE / "_rules")
+    return next((path for path in candidates if (path / "settings.yaml").is_file()), candidates[0])
 
 
 def load_knowledge(directory: Path | str | None = None) -> Knowledge:

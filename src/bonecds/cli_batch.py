@@ -144,6 +144,9 @@ def _runner(engine: Engine, scheduler: str | None, options: BatchOptions) -> Run
             raise InputError("--scheduler needs --engine dask")
         return None  # batch.run_batch's default: this process or a local process pool
 
+    from bonecds.extras import require_extra
+
+    require_extra("dask")
     from bonecds.distributed import dask_runner
 
     workers, shape = options.workers, options.shape

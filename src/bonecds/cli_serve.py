@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bonecds.errors import InputError
+from bonecds.extras import require_extra
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -74,6 +75,8 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
         ] = False,
     ) -> None:
         """Serve CDS Hooks 2.0 (patient-view, order-select, order-sign, feedback)."""
+        with errors_as_exit():
+            require_extra("service")
         import uvicorn
 
         from bonecds.service import SERVER_OPTIONS, create_app

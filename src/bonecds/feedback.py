@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from bonecds.cds_hooks import Feedback
 from bonecds.errors import InputError
+from bonecds.extras import require_extra
 
 _COLUMNS = "item_hash, service_id, card, outcome, outcome_timestamp, item, received_at"
 _CREATE = (
@@ -147,6 +148,7 @@ class PostgresStore(_ReplayTable):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
+        require_extra("service", "psycopg")
         try:
             with self._connect() as db:
                 db.execute(_CREATE)

@@ -72,7 +72,10 @@ def load_rules(directory: Path | str) -> KnowledgeBase:
     root = Path(directory)
     diagnostics: list[Diagnostic] = []
     if not root.is_dir():
-        raise RuleError([Diagnostic("no-rules-dir", "rules directory not found", str(root))])
+        hint = "give one with --rules DIR or the BONECDS_RULES environment variable"
+        raise RuleError(
+            [Diagnostic("no-rules-dir", "rules directory not found", str(root), hint=hint)]
+        )
     settings_reader = _read_mapping(root / "settings.yaml", diagnostics)
     settings = settings_reader.doc.data if settings_reader else {}
     sources = _read_entries(root / "sources.yaml", "sources", Source, diagnostics)

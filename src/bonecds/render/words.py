@@ -140,6 +140,9 @@ WORDS: dict[str, dict[str, str]] = {
 # The methods facts.py names for its computed values, as the report carries them (English).
 METHODS_ZH = {
     "as reported": "按报告值",
+    "serum creatinine now minus at the start of the current bone-modifying agent": (
+        "当前血肌酐减去开始当前骨改良药物时的血肌酐"
+    ),
     "computed (Cockcroft-Gault: (140 - age) x weight / (72 x SCr), x 0.85 if female)": (
         "计算值（Cockcroft-Gault 公式：(140 - 年龄) x 体重 / (72 x 血肌酐)，女性 x 0.85）"
     ),
@@ -147,9 +150,6 @@ METHODS_ZH = {
         "白蛋白校正（Payne 公式：Ca + 0.8 x (4.0 - 白蛋白 g/dL)）"
     ),
     "reporting laboratory": "报告实验室的参考范围",
-    "serum creatinine now minus at the start of the current bone-modifying agent": (
-        "当前血肌酐减去本次骨改良药物开始时的血肌酐"
-    ),
     "default (laboratory range not supplied)": "默认值（未提供实验室参考范围）",
 }
 
