@@ -39,8 +39,11 @@ def test_page_is_self_contained_and_needs_no_script() -> None:
     assert "<style>" in page
 
 
-def test_page_carries_options_cautions_values_sources_notice_and_the_basis() -> None:
+def test_page_carries_options_cautions_values_sources_notice_and_the_basis(
+    knowledge: Knowledge,
+) -> None:
     page = _page(SAMPLE)
+    r3 = knowledge.knowledge.sources["R3"]
     for text in (
         "NOTICE: Research prototype",
         "conditional on dental.exam_done",  # the badge names the data the option needs
@@ -53,7 +56,7 @@ def test_page_carries_options_cautions_values_sources_notice_and_the_basis() -> 
         "Patient data the rules read",
         "The logic, rule by rule",
         "[met] derived.crcl_ml_min &gt;= 40",
-        '<a href="https://pubmed.ncbi.nlm.nih.gov/29035643/">Van Poznak C, Somerfield MR',
+        f'<a href="{escape(r3.url)}">{escape(r3.title)}</a>',
         '<a href="#src-R3">R3</a>',
     ):
         assert text in page, text

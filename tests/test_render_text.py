@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -106,7 +107,10 @@ def test_status_never_reads_as_a_decision_already_taken(fmt: str) -> None:
 
 def test_default_reference_range_caution_does_not_repeat_the_calcium_citations() -> None:
     text = _evaluate(SAMPLE, columns=200)
-    assert text.count("R40 (default upper limit: normal total calcium 9.0-10.5 mg/dL)") == 1
+    report = json.loads(_evaluate(SAMPLE, "-f", "json"))
+    calcium = next(c for c in report["cautions"] if c["id"] == "calcium-vitamin-d")
+    last = calcium["citations"][-1]
+    assert text.count(f"{last['source']} ({last['locator']})") == 1
     assert "same sources as calcium-vitamin-d" in text
 
 
