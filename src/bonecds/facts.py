@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 
 from bonecds.errors import ProfileError
 from bonecds.histology import classify, histology_classes
+from bonecds.plausibility import unwrap
 from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 from bonecds.rules import FieldTest
 
@@ -106,7 +106,7 @@ def _field_specs(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
     specs: list[FieldSpec] = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
-        kind = _unwrap(info.annotation)
+        kind = unwrap(info.annotation)
         if path in QUANTITY_FIELDS:
             analyte, fact_path = QUANTITY_FIELDS[path]
             unit = next(iter(ANALYTE_UNITS[analyte]))
@@ -121,21 +121,9 @@ def _field_specs(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
     return specs
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Strip Optional and Annotated wrappers down to the value type."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-        else:
-            return annotation
-
-
 def _leaf_spec(path: str, kind: Any) -> FieldSpec:
     if typing.get_origin(kind) is list:
-        item = _unwrap(typing.get_args(kind)[0])
+        item = unwrap(typing.get_args(kind)[0])
         if typing.get_origin(item) is Literal:
             return FieldSpec(path, "enum-list", tuple(typing.get_args(item)), path)
         return FieldSpec(path, "text-list", input_path=path)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from pydantic import BaseModel
 from bonecds._reader import Reader
 from bonecds.errors import Diagnostic
 from bonecds.facts import FIELDS
-from bonecds.plausibility import RANGES
+from bonecds.plausibility import RANGES, unwrap
 from bonecds.profile import PatientProfile
 from bonecds.references import option_tests, used_ids
 from bonecds.rules import (
@@ -173,25 +171,14 @@ def field_domain(path: str) -> Domain:
     info = None
     for part in path.split("."):
         info = model.model_fields[part]
-        inner = _unwrap(info.annotation)
+        inner = unwrap(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             model = inner
     assert info is not None
     limits = RANGES.get(path)
     low = limits.low if limits else -math.inf
     high = limits.high if limits and limits.high is not None else math.inf
-    return Domain(low, high, _unwrap(info.annotation) is int)
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-        else:
-            return annotation
+    return Domain(low, high, unwrap(info.annotation) is int)
 
 
 @dataclass

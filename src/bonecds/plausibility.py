@@ -141,7 +141,7 @@ def numeric_fields() -> list[str]:
 def _numeric(model: type[BaseModel], prefix: str, quantity: type[BaseModel]) -> list[str]:
     found = []
     for name, info in model.model_fields.items():
-        kind = _unwrap(info.annotation)
+        kind = unwrap(info.annotation)
         path = f"{prefix}{name}"
         if kind is quantity or kind in (int, float):
             found.append(path)
@@ -150,7 +150,8 @@ def _numeric(model: type[BaseModel], prefix: str, quantity: type[BaseModel]) -> 
     return found
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap(annotation: Any) -> Any:
+    """A field's value type, without Optional and Annotated around it."""
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
