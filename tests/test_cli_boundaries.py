@@ -112,3 +112,16 @@ def test_output_to_a_full_disk_is_one_line() -> None:
     assert result.stderr.decode().splitlines() == [
         "error: cannot write the output (No space left on device)"
     ]
+
+
+def test_a_repeated_key_inside_a_fhir_bundle_is_refused_naming_its_path(tmp_path: Path) -> None:
+    # A Bundle is no profile, but a repeated key must not silently keep the last value either.
+    bundle = (FIXTURES / "fhir" / "sample-breast-bone-mets.json").read_text(encoding="utf-8")
+    assert bundle.count('"status": "final"') >= 1
+    repeated = bundle.replace('"status": "final"', '"status": "final", "status": "cancelled"', 1)
+    path = tmp_path / "bundle.json"
+    path.write_text(repeated, encoding="utf-8")
+    code, out, err = run("evaluate", str(path), "--rules", str(RULES))
+    assert (code, out) == (2, "")
+    assert "entry." in err
+    assert ".status: duplicate key 'status'" in err

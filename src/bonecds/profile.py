@@ -577,12 +577,27 @@ def _shape_problem(data: Any) -> str:
     return f"more than {MAX_VALUES} values; not a profile"
 
 
+def refuse_duplicate_keys(data: Any, source: str) -> None:
+    """A JSON document that is not a profile (a FHIR Bundle) still never loses a repeated key
+    silently: refused, naming the key path. Its size is bounded by MAX_INPUT_BYTES."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _DuplicateKeys):
+            raise ProfileError([f"{source}: {_duplicate(node, path)}"])
+        stack.extend((child, (*path, key)) for key, child in _children(node))
+
+
+def _duplicate(node: _DuplicateKeys, path: tuple[Any, ...]) -> str:
+    return f"{'.'.join(map(str, (*path, node.duplicate)))}: duplicate key '{node.duplicate}'"
+
+
 def _node_problem(node: Any, path: tuple[Any, ...]) -> str:
     if len(path) > MAX_DEPTH:
         return f"{'.'.join(map(str, path[:3]))}...: nested deeper than {MAX_DEPTH} levels"
     where = ".".join(map(str, path)) or "<profile>"
     if isinstance(node, _DuplicateKeys):
-        return f"{'.'.join(map(str, (*path, node.duplicate)))}: duplicate key '{node.duplicate}'"
+        return _duplicate(node, path)
     if isinstance(node, float) and not math.isfinite(node):
         return f"{where}: not a finite number"
     if isinstance(node, str) and not _encodable(node):

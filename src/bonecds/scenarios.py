@@ -22,6 +22,7 @@ from bonecds.profile import (
     parse_profile,
     read_structured,
     read_text,
+    refuse_duplicate_keys,
 )
 from bonecds.report import RankedItem, Report
 
@@ -88,6 +89,7 @@ def read_patient_with_notes(
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         from bonecds.fhir import bundle_mapping  # FHIR support loads only when needed
 
+        refuse_duplicate_keys(data, source)
         mapping = bundle_mapping(data, source, as_of)
         return mapping.profile, None, mapping.notes
     if isinstance(data, dict) and "expect" in data:
