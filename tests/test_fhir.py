@@ -818,3 +818,23 @@ def test_a_medicine_code_of_another_shape_is_not_recognised_and_never_crashes(co
     assert mapped(resources(statement)).profile is not None
     odd_system = {"coding": [{"system": {"url": RXNORM}, "code": "77655"}]}
     assert identify_drug({**statement, "medicationCodeableConcept": odd_system}, {}) is None
+
+
+@pytest.mark.parametrize(
+    ("snomed", "status"),
+    [("268910001", "responding"), ("359746009", "stable"), ("271299001", "progressing")],
+)
+def test_cancer_disease_status_is_the_profiles_disease_status(snomed: str, status: str) -> None:
+    observed = observation("o-status", "97509-4", 0, "1")
+    del observed["valueQuantity"]
+    observed["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": snomed}]}
+    assert mapped(resources(observed)).profile.disease_status == status
+
+
+def test_an_undetermined_cancer_disease_status_is_a_note() -> None:
+    observed = observation("o-status", "97509-4", 0, "1")
+    del observed["valueQuantity"]
+    observed["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": "709137006"}]}
+    result = mapped(resources(observed))
+    assert result.profile.disease_status is None
+    assert "Observation/o-status: cancer disease status 'undetermined': not used" in result.notes

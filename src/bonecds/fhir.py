@@ -32,6 +32,7 @@ from bonecds.fhir_codes import (
     CURRENT_STATUS,
     DISEASE_STATUS,
     DISEASE_STATUS_LOINC,
+    DISEASE_STATUS_PROFILE,
     DRIVER_GENES,
     ECOG_ANSWERS,
     ECOG_LOINC,
@@ -684,10 +685,10 @@ class _Builder:
     def _disease_status(self, observation: dict[str, Any], date: str) -> None:
         codes = codes_in(observation.get("valueCodeableConcept"), SNOMED)
         status = next((DISEASE_STATUS[c] for c in codes if c in DISEASE_STATUS), "unrecognised")
-        self.notes.append(
-            f"{_name(observation)}: cancer disease status '{status}': not used "
-            "(it is not the state of the primary tumour that primary.controlled asks for)"
-        )
+        if status in DISEASE_STATUS_PROFILE:
+            self._set("disease_status", DISEASE_STATUS_PROFILE[status], date)
+            return
+        self.notes.append(f"{_name(observation)}: cancer disease status '{status}': not used")
 
     def _stage_group(self, observation: dict[str, Any], date: str) -> None:
         text = concept_text(observation.get("valueCodeableConcept"))

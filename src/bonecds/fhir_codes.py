@@ -181,6 +181,8 @@ DISEASE_STATUS = {
     "271299001": "worsened",
     "709137006": "undetermined",
 }
+# The clinician's judgement of the trend is what the profile's `disease_status` records.
+DISEASE_STATUS_PROFILE = {"improved": "responding", "stable": "stable", "worsened": "progressing"}
 OBSERVATION_DONE = {"final", "amended", "corrected"}
 REFERENCE_LIMITS = {  # the laboratory's reference range, read with the value it belongs to
     "labs.calcium_total": (("low", "labs.calcium_lln"), ("high", "labs.calcium_uln")),
