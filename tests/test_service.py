@@ -704,6 +704,15 @@ def test_malformed_json_is_400_operation_outcome(service: Running) -> None:
         assert "malformed JSON" in issues[0]["diagnostics"]
 
 
+def test_a_repeated_key_in_a_request_body_is_400_naming_its_path(service: Running) -> None:
+    # json keeps the last of two equal keys: a second "patient" must not replace the first.
+    body = json.dumps(request("patient-view"))
+    repeated = body.replace('"prefetch": {', '"prefetch": {"patient": {}, ', 1).encode()
+    issues = _outcome(call(service, "/cds-services/bonecds-patient-view", repeated), 400)
+    assert issues[0]["code"] == "structure"
+    assert "prefetch.patient: duplicate key 'patient'" in issues[0]["diagnostics"]
+
+
 WRONG: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "hook is a number": (lambda b: b.update(hook=5), "hook: Input should be a valid string"),
     "no hookInstance": (lambda b: b.pop("hookInstance"), "hookInstance: Field required"),

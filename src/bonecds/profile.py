@@ -519,7 +519,7 @@ def loads_json(text: str | bytes, source: str) -> Any:
     if isinstance(text, bytes):
         text = decode_text(text, source)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=mark_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         where = f"{source}:{error.lineno}:{error.colno}"
         raise ProfileError([f"{where}: malformed JSON: {error.msg}"]) from None
@@ -535,7 +535,9 @@ class _DuplicateKeys(dict[str, Any]):
     duplicate = ""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A json `object_pairs_hook`: an object that repeats a key is marked, so that
+    `refuse_duplicate_keys` or the profile checks can name its path."""
     result = dict(pairs)
     if len(result) == len(pairs):
         return result

@@ -54,7 +54,12 @@ from bonecds.errors import ProfileError
 from bonecds.feedback import open_store
 from bonecds.fhir import map_resources, parse_resources
 from bonecds.fhir_orders import read_draft_orders
-from bonecds.profile import PatientProfile, parse_profile
+from bonecds.profile import (
+    PatientProfile,
+    mark_duplicates,
+    parse_profile,
+    refuse_duplicate_keys,
+)
 from bonecds.report import Report
 from bonecds.service_auth import TokenVerifier, TrustedIssuer
 
@@ -490,7 +495,13 @@ async def _json_body(request: Request) -> Any:
     )
     raw = await request.body()
     try:
-        data = json.loads(raw, parse_constant=_no_constant, parse_int=_int, parse_float=_float)
+        data = json.loads(
+            raw,
+            object_pairs_hook=mark_duplicates,
+            parse_constant=_no_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
     except RecursionError:
         raise too_deep from None
     except _OutOfRange:
@@ -502,6 +513,10 @@ async def _json_body(request: Request) -> Any:
         raise too_deep
     if _SURROGATE_ESCAPE.search(raw) and not _is_text(data):
         raise _Problem(400, "structure", [_LONE_SURROGATE])
+    try:  # a repeated key would otherwise keep its last value silently
+        refuse_duplicate_keys(data, "body")
+    except ProfileError as error:
+        raise _Problem(400, "structure", error.problems) from None
     return data
 
 
