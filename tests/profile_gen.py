@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from bonecds.plausibility import RANGES, _unwrap
+from bonecds.plausibility import RANGES, unwrap
 from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 from bonecds.report import Report
 
@@ -36,14 +36,14 @@ class Leaf:
 def leaves(model: type[BaseModel] = PatientProfile, prefix: str = "") -> list[Leaf]:
     found = []
     for name, info in model.model_fields.items():
-        kind = _unwrap(info.annotation)
+        kind = unwrap(info.annotation)
         path = f"{prefix}{name}"
         if kind is Quantity:
             found.append(Leaf(path, "quantity"))
         elif isinstance(kind, type) and issubclass(kind, BaseModel):
             found.extend(leaves(kind, f"{path}."))
         elif typing.get_origin(kind) is list:
-            item = _unwrap(typing.get_args(kind)[0])
+            item = unwrap(typing.get_args(kind)[0])
             if typing.get_origin(item) is Literal:
                 found.append(Leaf(path, "enum-list", tuple(map(str, typing.get_args(item)))))
             else:
