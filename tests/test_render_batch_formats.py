@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -174,3 +175,13 @@ def test_an_interrupted_summary_run_resumes_to_the_same_output(
         import pyarrow.parquet as parquet
 
         assert parquet.read_table(out).to_pylist() == parquet.read_table(reference).to_pylist()
+
+
+@pytest.mark.parametrize("patient_id", ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx"])
+def test_a_summary_cell_that_a_spreadsheet_would_run_is_made_inert(patient_id: str) -> None:
+    from bonecds.batch_output import csv_line
+
+    line = csv_line([1, patient_id, ["denosumab"]]).decode()
+    cell = next(csv.reader(io.StringIO(line)))[1]
+    assert cell == f"'{patient_id}"
+    assert csv_line([1, "pt-001", []]).decode() == "1,pt-001,\n"

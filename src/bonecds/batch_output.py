@@ -90,12 +90,21 @@ def summary_row(line: int, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"); patient ids come from the input, so such a cell is prefixed with a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_line(values: list[Any]) -> bytes:
     """One CSV record; a list becomes its items joined by spaces (ids never contain one)."""
     buffer = io.StringIO()
-    cells = [" ".join(v) if isinstance(v, list) else v for v in values]
+    cells = [_inert(" ".join(v) if isinstance(v, list) else v) for v in values]
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue().encode("utf-8")
+
+
+def _inert(cell: Any) -> Any:
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
 
 
 def page_name(line: int, patient_id: str | None) -> str:
