@@ -23,6 +23,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
+from bonecds.cli_rules import RulesOption
 from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
@@ -39,11 +40,6 @@ app = typer.Typer(
     help="Clinical decision support for bone metastasis and bone-tumour care. "
     "Research prototype, not a medical device.",
 )
-
-RulesOption = Annotated[
-    Path | None,
-    typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
-]
 
 
 class OutputFormat(StrEnum):
