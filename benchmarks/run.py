@@ -4,9 +4,10 @@
     python -m benchmarks.run --quick    # smaller cohorts, for a smoke test
     python -m benchmarks.run --write benchmarks/RESULTS.md
 
-Every cohort is synthetic and seeded (bonecds.synthetic, seed 2026): never patient data. Figures
-are printed as Markdown; `--write` replaces the generated part of RESULTS.md and keeps what
-follows its end marker (the analysis). A benchmark, not a test: nothing here fails on a target.
+Every cohort is synthetic and seeded (bonecds.testing.synthetic, seed 2026): never patient
+data. Figures are printed as Markdown; `--write` replaces the generated part of RESULTS.md and
+keeps what follows its end marker (the analysis). A benchmark, not a test: nothing here fails
+on a target.
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ from benchmarks.common import (
     machine,
     scaled_knowledge,
 )
+from benchmarks.floor import Floor
 from bonecds import Knowledge, load_knowledge
-from bonecds.batch import BatchOptions, read_chunks, run_batch
-from bonecds.compiler import compile_rules, partition_rules
-from bonecds.distributed import default_workers
-from bonecds.floor import Floor
-from bonecds.synthetic import synthetic_cohort, synthetic_profile
+from bonecds.cohort.run import BatchOptions, read_chunks, run_batch
+from bonecds.cohort.runners import default_workers
+from bonecds.engine.compile import compile_rules, partition_rules
+from bonecds.testing.synthetic import synthetic_cohort, synthetic_profile
 
 END_MARKER = "<!-- end of generated figures: the analysis below is kept by --write -->"
 
@@ -216,11 +217,12 @@ def cold_start_section() -> tuple[list[str], float]:
             "--rules",
             str(RULES),
         ],
-        "python -c 'import bonecds.cli'": [sys.executable, "-c", "import bonecds.cli"],
+        "python -c 'import bonecds.cli.app'": [sys.executable, "-c", "import bonecds.cli.app"],
         "python -c 'import typer'": [sys.executable, "-c", "import typer"],
     }
-    # The first `evaluate` fills the compiled-knowledge cache (bonecds.cache); the median is
-    # the warm figure a user sees from the second run on; the cache-off row is every run cold.
+    # The first `evaluate` fills the compiled-knowledge cache (bonecds.knowledge.cache); the
+    # median is the warm figure a user sees from the second run on; the cache-off row is every
+    # run cold.
     # bonecds' bytecode is compiled first, as pip does when it installs a wheel and Python does
     # on a first run: where PYTHONDONTWRITEBYTECODE is set (it is on the machines here) an
     # editable install would otherwise compile every bonecds module from source at each start.

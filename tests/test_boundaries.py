@@ -10,8 +10,8 @@ import pytest
 
 from bonecds import BonecdsError, ProfileError
 from bonecds.api import evaluate, evaluate_data, load_knowledge
-from bonecds.plausibility import RANGES, numeric_fields
-from bonecds.profile import PatientProfile, load_profile, parse_profile, read_structured
+from bonecds.profile.model import PatientProfile, load_profile, parse_profile, read_structured
+from bonecds.profile.plausibility import RANGES, numeric_fields
 
 DATE = dt.date(2026, 11, 23)
 
@@ -166,7 +166,7 @@ def test_duplicate_json_keys_are_refused_with_the_key_path() -> None:
 
 
 def test_batch_records_refuse_duplicate_keys(knowledge: Any) -> None:
-    from bonecds.distributed import _evaluate_record
+    from bonecds.cohort.runners import _evaluate_record
 
     raw = b'{"neuro": {"cord_compression": true}, "neuro": {}}'
     outcome = _evaluate_record(raw, knowledge, DATE)
@@ -174,7 +174,7 @@ def test_batch_records_refuse_duplicate_keys(knowledge: Any) -> None:
 
 
 def test_batch_error_lines_show_units_not_values(knowledge: Any) -> None:
-    from bonecds.distributed import _evaluate_record
+    from bonecds.cohort.runners import _evaluate_record
 
     raw = b'{"labs": {"scr": {"value": 1, "unit": "mg/L"}}, "sex": "Jane Doe 1970"}'
     outcome = dict(_evaluate_record(raw, knowledge, DATE))  # type: ignore[arg-type]
@@ -220,7 +220,7 @@ def test_unknown_keys_that_look_like_validator_tags(key: str) -> None:
 
 
 def test_error_paths_drop_validator_steps_but_keep_user_keys() -> None:
-    from bonecds.profile import _data_path
+    from bonecds.profile.model import _data_path
 
     data = {"labs": {"scr": "x"}, "a[b": {"c": 1}}
     assert _data_path(("labs", "function-before[check()]", "scr"), data) == ("labs", "scr")
@@ -317,7 +317,7 @@ def test_api_argument_errors_are_bonecds_errors(knowledge: Any) -> None:
 
 def test_batch_interrupted_and_yaml_problem_are_bonecds_errors() -> None:
     from bonecds._yaml import YamlProblem
-    from bonecds.batch import BatchInterrupted
+    from bonecds.cohort.run import BatchInterrupted
 
     assert issubclass(BatchInterrupted, BonecdsError)
     assert issubclass(YamlProblem, BonecdsError)

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bonecds import Knowledge
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.profile import parse_profile
-from bonecds.rules import FieldTest
+from bonecds.engine.facts import ReferenceDefaults, to_facts
+from bonecds.knowledge.model import FieldTest
+from bonecds.profile.model import parse_profile
 
 _DEFAULTS = ReferenceDefaults(8.9, 10.5, 4.69, 5.21)
 _OPS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}

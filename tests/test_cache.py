@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bonecds import cache
 from bonecds.api import _build, evaluate, load_knowledge
 from bonecds.errors import RuleError
-from bonecds.scenarios import read_patient
+from bonecds.knowledge import cache
+from bonecds.testing.scenarios import read_patient
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patient_fixtures" / "sample-breast-bone-mets.yaml"

@@ -11,16 +11,16 @@ import math
 from typing import Any
 
 import pytest
+from benchmarks.floor import Floor
 
 from bonecds import Knowledge, evaluate
-from bonecds.compiler import CompiledKnowledge, CompiledRule, _leaf
-from bonecds.engine import run_engine
+from bonecds.engine.compile import CompiledKnowledge, CompiledRule, _leaf
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import FIELDS, Facts, ReferenceDefaults, to_facts
 from bonecds.errors import InputError, InternalError
-from bonecds.facts import FIELDS, Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor
-from bonecds.plausibility import RANGES
-from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
-from bonecds.rules import FieldTest
+from bonecds.knowledge.model import FieldTest
+from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
+from bonecds.profile.plausibility import RANGES
 from tests.conftest import AS_OF
 
 # Every float format boundary: orjson and repr switch to exponents below 1e-4 and from 1e16;

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bonecds import evaluate, load_knowledge
 from bonecds.api import _facts
-from bonecds.explain import evaluate as three_valued
-from bonecds.profile import parse_profile
+from bonecds.profile.model import parse_profile
+from bonecds.report.explain import evaluate as three_valued
 from tests.conftest import AS_OF, RULES
 
 SITES = ["breast", "prostate", "myeloma", "gctb"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bonecds.cds_hooks import Feedback
+from bonecds.cds_hooks.feedback import PostgresStore, SqliteStore, open_store
+from bonecds.cds_hooks.models import Feedback
 from bonecds.errors import InputError
-from bonecds.feedback import PostgresStore, SqliteStore, open_store
 
 EXAMPLES = Path(__file__).resolve().parent / "fhir" / "cds-hooks-examples"
 

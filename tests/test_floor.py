@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.floor import Floor, compile_expression
 
 from bonecds import Knowledge, api
 from bonecds.api import evaluate_data
-from bonecds.compiler import CompiledKnowledge, CompiledRule
-from bonecds.engine import Firing, run_engine
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor, compile_expression
-from bonecds.profile import parse_profile
-from bonecds.scenarios import load_scenario
-from bonecds.synthetic import synthetic_cohort
+from bonecds.engine.compile import CompiledKnowledge, CompiledRule
+from bonecds.engine.durable import Firing, run_engine
+from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.profile.model import parse_profile
+from bonecds.testing.scenarios import load_scenario
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, FIXTURES
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds.cli import app
-from bonecds.i18n import DISCLAIMERS
-from bonecds.report import Report
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.report.i18n import DISCLAIMERS
+from bonecds.report.model import Report
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES, ScenarioReport
 
 HAN = re.compile(r"[\u4e00-\u9fff]")

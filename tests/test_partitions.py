@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from benchmarks.common import scaled_knowledge
+from benchmarks.floor import Floor
 
-from bonecds import Knowledge, compiler
-from bonecds.compiler import (
+from bonecds import Knowledge
+from bonecds.engine import compile as compiler
+from bonecds.engine.compile import (
     MAX_JOINS_PER_FACT,
     MAX_PATIENT_KEYS,
     MAX_RULES_PER_RULESET,
@@ -22,13 +24,12 @@ from bonecds.compiler import (
     partition_rules,
     patient_keys,
 )
-from bonecds.engine import Firing, run_engine
+from bonecds.engine.durable import Firing, run_engine
+from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
 from bonecds.errors import RuleError
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor
-from bonecds.loader import load_rules
-from bonecds.profile import parse_profile
-from bonecds.synthetic import synthetic_cohort
+from bonecds.knowledge.load import load_rules
+from bonecds.profile.model import parse_profile
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import RULES
 
 

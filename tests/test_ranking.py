@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bonecds import Knowledge, evaluate, load_knowledge, ranking
-from bonecds.synthetic import synthetic_cohort
+from bonecds import Knowledge, evaluate, load_knowledge
+from bonecds.report import rank as ranking
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
 BREAST = {

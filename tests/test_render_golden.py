@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bonecds import Knowledge, evaluate
-from bonecds.render import render
-from bonecds.scenarios import load_scenario
+from bonecds.report.render import render
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 GOLDEN = FIXTURES / "golden"

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds.cli import app
-from bonecds.render.html import render_html
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.report.render.html import render_html
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"

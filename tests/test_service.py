@@ -33,11 +33,11 @@ from fastapi.responses import JSONResponse
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
-from bonecds.cli import app as cli
+from bonecds.cds_hooks.app import SERVER_OPTIONS, ServiceConfig, create_app
+from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer, load_issuers
+from bonecds.cds_hooks.feedback import SqliteStore
+from bonecds.cli.app import app as cli
 from bonecds.errors import InputError
-from bonecds.feedback import SqliteStore
-from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
-from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
 
 FHIR = Path(__file__).parent / "fhir"
@@ -1000,7 +1000,7 @@ def test_logs_hold_no_patient_data_or_tokens(
 def test_insecure_dev_mode_is_loud_and_unauthenticated(
     knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bonecds.service")
+    caplog.set_level(logging.WARNING, logger="bonecds.cds_hooks.app")
     sock, base = _bind()
     config = ServiceConfig(
         base_url=base,

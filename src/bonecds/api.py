@@ -11,17 +11,17 @@ from typing import Any, cast
 
 import orjson
 
+from bonecds._digests import input_digest
 from bonecds._json import compact_bytes
-from bonecds.cache import cached
-from bonecds.compiler import CompiledKnowledge, compile_rules
-from bonecds.digests import input_digest
-from bonecds.engine import run_engine
+from bonecds.engine.compile import CompiledKnowledge, compile_rules
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import FIELDS, SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
 from bonecds.errors import InputError, ProfileError
-from bonecds.facts import FIELDS, SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
-from bonecds.i18n import LANGUAGES
-from bonecds.profile import PatientProfile, check_plausible, parse_profile
-from bonecds.ranking import rank
-from bonecds.report import Report, WhyNot
+from bonecds.knowledge.cache import cached
+from bonecds.profile.model import PatientProfile, check_plausible, parse_profile
+from bonecds.report.i18n import LANGUAGES
+from bonecds.report.model import Report, WhyNot
+from bonecds.report.rank import rank
 
 __version__ = "0.1.0"
 ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
@@ -53,7 +53,9 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
 
 
 def _build(directory: Path) -> Knowledge:
-    from bonecds.loader import load_rules  # YAML and checks: only when the cache has no entry
+    from bonecds.knowledge.load import (
+        load_rules,  # YAML and checks: only when the cache has no entry
+    )
 
     return compile_rules(load_rules(directory))
 
@@ -75,7 +77,7 @@ def evaluate(
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
-    from bonecds.explain import explain_fired  # presentation only, when asked for
+    from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
     explanations = explain_fired(fired, knowledge.knowledge, facts.values)
     return report.model_copy(update={"explanations": explanations})
@@ -181,6 +183,6 @@ def why_not(
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
     report, facts = _evaluated(_profile(profile), knowledge, as_of, "en")
-    from bonecds.explain import why_not as explain_why_not
+    from bonecds.report.explain import why_not as explain_why_not
 
     return explain_why_not(option, report, knowledge.knowledge, facts.values)
