@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bonecds.engine.compile import CompiledKnowledge, CompiledRule
-from bonecds.engine.durable import Firing, encode_facts
+from bonecds.engine.durable import encode_facts
 from bonecds.engine.facts import Facts
+from bonecds.engine.firing import Firing
 
 Fact = dict[str, Any]
 Predicate = Callable[[Fact], bool]

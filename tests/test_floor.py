@@ -11,8 +11,9 @@ from benchmarks.floor import Floor, compile_expression
 from bonecds import Knowledge, api
 from bonecds.api import evaluate_data
 from bonecds.engine.compile import CompiledKnowledge, CompiledRule
-from bonecds.engine.durable import Firing, run_engine
+from bonecds.engine.durable import run_engine
 from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.engine.firing import Firing
 from bonecds.profile.model import parse_profile
 from bonecds.testing.scenarios import load_scenario
 from bonecds.testing.synthetic import synthetic_cohort

@@ -24,8 +24,9 @@ from bonecds.engine.compile import (
     partition_rules,
     patient_keys,
 )
-from bonecds.engine.durable import Firing, run_engine
+from bonecds.engine.durable import run_engine
 from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.engine.firing import Firing
 from bonecds.errors import RuleError
 from bonecds.knowledge.load import load_rules
 from bonecds.profile.model import parse_profile

@@ -23,20 +23,21 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
 from bonecds.cohort.output import FULL_REPORT, OutputShape, finish, prepare, stream_path
+from bonecds.cohort.runners import local_runner
+from bonecds.cohort.types import Chunk, ChunkResult, Runner
 from bonecds.errors import BonecdsError, InputError
 from bonecds.fhir.codes import as_dict
 from bonecds.fhir.read import PATIENT_REFERENCE
 
-Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 CHUNK_SIZE = 200
 CHECKPOINT_SECONDS = 2.0
 
@@ -83,28 +84,6 @@ class Summary:
         self.bad_records += result.bad_records
         self.by_top_option = dict(Counter(self.by_top_option) + Counter(result.top_options))
         self.by_error = dict(Counter(self.by_error) + Counter(result.error_kinds))
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """The evaluated chunk: report lines and error lines as the bytes to append (UTF-8, one
-    line each: no re-encoding in the parent, which writes for every worker), plus counts."""
-
-    last_line: int
-    records: int
-    reports: int
-    report_lines: bytes
-    errors: bytes
-    top_options: list[str]
-    error_kinds: list[str]
-    bad_records: int
-
-
-class Runner(Protocol):
-    """Evaluates chunks somewhere (here, a process pool, a Dask cluster) and yields the results
-    in the order the chunks were given."""
-
-    def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]: ...
 
 
 # ---------------------------------------------------------------- input, output, checkpoint
@@ -396,6 +375,4 @@ def run_batch(
 
 
 def _default_runner(workers: int, shape: OutputShape) -> RunnerFactory:
-    from bonecds.cohort.runners import local_runner  # the runners import this module
-
     return lambda knowledge, as_of: local_runner(knowledge, as_of, workers, shape)

@@ -54,6 +54,7 @@ from bonecds.engine.compile import (
     patient_keys,
 )
 from bonecds.engine.facts import FIELDS, Facts
+from bonecds.engine.firing import Firing, firing_key
 from bonecds.errors import InternalError, ProfileError
 
 # durable_rules_engine.assert_fact's outcome codes (durable rules.h; durable.engine reads them
@@ -62,22 +63,6 @@ _NOT_HANDLED, _OBSERVED = 1, 2
 _SENTINEL = "session"
 _PHASE = '{"t":"ph"'  # how every phase marker's JSON text starts (written and recognised here)
 _RULE_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-@dataclass(frozen=True, order=True)
-class Firing:
-    """One rule branch that fired for this patient, and the needed fields it assumed unknown."""
-
-    order: tuple[int, int]
-    rule_id: str
-    branch: str
-    assumes: tuple[str, ...]
-    tolerant: tuple[str, ...]
-
-
-def _firing_key(firing: Firing) -> tuple[Any, ...]:
-    """Firing's own order (its fields in turn), without a Python-level __lt__ per comparison."""
-    return (firing.order, firing.rule_id, firing.branch, firing.assumes, firing.tolerant)
 
 
 @dataclass(frozen=True)
@@ -131,7 +116,7 @@ def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
             for stratum, awaiting in enumerate(ruleset.phases, start=1):
                 for index in awaiting:
                     session.assert_fact(index, f'{_PHASE},"n":{stratum},"sid":"{session.sid}"}}')
-            fired = sorted(set(session.fired), key=_firing_key)
+            fired = sorted(set(session.fired), key=firing_key)
             reusable = session.clear()
             failed = False
             return fired

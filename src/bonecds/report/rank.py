@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bonecds.engine.durable import Firing
 from bonecds.engine.facts import FIELDS, Facts
+from bonecds.engine.firing import Firing
 from bonecds.knowledge.model import (
     Adjust,
     Branch,
