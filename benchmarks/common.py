@@ -80,7 +80,7 @@ class Pipelines:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.floor = Floor(knowledge)
-        self.defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+        self.defaults = ReferenceDefaults(**knowledge.base.defaults)
 
     def engine_line(self, line: bytes) -> object:
         return _evaluate_record(line, self.knowledge, AS_OF)

@@ -51,7 +51,7 @@ KEPT = engine.SESSION_EVALUATIONS
 
 def stages(knowledge: Knowledge, size: int) -> list[str]:
     """CPU per stage of the batch worker's path, each stage timed on its own, record by record."""
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     spent: dict[str, list[float]] = {name: [] for name in STAGES}
     for profile in synthetic_cohort(size, SEED + 9):
         value: Any = json.dumps(profile).encode()
@@ -89,7 +89,7 @@ def _stage(name: str, value: Any, knowledge: Knowledge, defaults: ReferenceDefau
     if name == "rank (report)":
         facts, firings = value
         return ranking.rank(
-            firings, knowledge.knowledge, facts, as_of=AS_OF.isoformat(),
+            firings, knowledge.base, facts, as_of=AS_OF.isoformat(),
             patient_id=None, engine_version=api.ENGINE_VERSION,
         )  # fmt: skip
     return _report_line(value)
@@ -189,7 +189,7 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
     """The engine with a fresh durable_rules session per patient (the notes' pattern; making
     one initialises frame pools and 512-entry indexes for every beta and action node, state.c
     createStateNode) against one session kept and emptied between patients (engine.py)."""
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 7)]
     spent = {}
     for label, quota in (("fresh session per patient", 1), ("kept session", None)):
@@ -223,7 +223,7 @@ def engine_before(knowledge: Knowledge, size: int, revision: str) -> list[str]:
     Path(file.name).unlink()
     # Its own ruleset name: each module registers and keeps its own sessions.
     theirs = dataclasses.replace(knowledge, ruleset_name=f"{knowledge.ruleset_name}_before")
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 9)]
     differing = sum(
         1

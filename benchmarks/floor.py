@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bonecds.engine.compile import CompiledKnowledge, CompiledRule
+from bonecds.engine.compile import CompiledRule, Knowledge
 from bonecds.engine.durable import encode_facts
 from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing
@@ -113,7 +113,7 @@ class Floor:
     fact, or a phase marker) is tried only on the joins that name its type and name.
     """
 
-    def __init__(self, compiled: CompiledKnowledge) -> None:
+    def __init__(self, compiled: Knowledge) -> None:
         for rule in compiled.rules:
             _check_shape(rule)
         self.max_stratum = compiled.max_stratum

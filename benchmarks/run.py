@@ -267,9 +267,9 @@ def rss_section(pipes: Pipelines, total: int) -> tuple[list[str], float]:
 
 
 def subset(knowledge: Knowledge, fraction: float) -> Knowledge:
-    rules = knowledge.knowledge.rules
+    rules = knowledge.base.rules
     kept = rules[: max(1, round(len(rules) * fraction))]
-    return compile_rules(dataclasses.replace(knowledge.knowledge, rules=kept))
+    return compile_rules(dataclasses.replace(knowledge.base, rules=kept))
 
 
 COPIES = (2, 5, 20)  # generated knowledge bases: today's rules copied, up to 1,000 rules
@@ -290,7 +290,7 @@ def rules_section(knowledge: Knowledge, size: int) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     variants = [subset(knowledge, fraction) for fraction in (0.25, 0.5, 0.75)] + [knowledge]
-    variants += [compile_rules(scaled_knowledge(knowledge.knowledge, copies)) for copies in COPIES]
+    variants += [compile_rules(scaled_knowledge(knowledge.base, copies)) for copies in COPIES]
     for part in variants:
         pipes = Pipelines(part)
         timed = interleaved(
@@ -301,7 +301,7 @@ def rules_section(knowledge: Knowledge, size: int) -> list[str]:
         whole = interleaved({"engine": pipes.engine_line}, lines_of(profiles))["engine"]
         engine, floor = timed["engine"].median(True), timed["floor"].median(True)
         rows.append(
-            f"| {fmt(len(part.knowledge.rules))} ({fmt(len(part.rules))}) | "
+            f"| {fmt(len(part.base.rules))} ({fmt(len(part.rules))}) | "
             f"{len(partition_rules(part.rules))} | {fmt(engine)} | "
             f"{engine / timed['today'].median(True):.2f}x | {fmt(floor)} | {engine / floor:.1f}x | "
             f"{differing} of {fmt(len(facts))} | {fmt(whole.median(True))} |"
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     report += [f"- {key}: {value}" for key, value in where.items()]
     report += [
         "",
-        f"Knowledge: {len(knowledge.knowledge.rules)} rules, {len(knowledge.rules)} "
+        f"Knowledge: {len(knowledge.base.rules)} rules, {len(knowledge.rules)} "
         f"compiled; synthetic cohorts seeded from {SEED}.",
         "",
     ]

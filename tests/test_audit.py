@@ -43,10 +43,10 @@ def test_reports_carry_the_knowledge_and_input_digests(tmp_path: Path) -> None:
     assert json.loads(again)["input_digest"] == report["input_digest"]
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy)
-    assert load_knowledge(copy).knowledge.digest == report["knowledge_digest"]
+    assert load_knowledge(copy).base.digest == report["knowledge_digest"]
     path = copy / "d-bone-modifying-agents.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    assert load_knowledge(copy).knowledge.digest != report["knowledge_digest"]
+    assert load_knowledge(copy).base.digest != report["knowledge_digest"]
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])

@@ -53,7 +53,7 @@ def test_a_bound_judged_against_no_rules_is_unknown() -> None:
 
 
 def test_the_knowledge_base_lists_the_life_expectancy_thresholds(knowledge: Knowledge) -> None:
-    tests = knowledge.knowledge.comparisons["life_expectancy_months"]
+    tests = knowledge.base.comparisons["life_expectancy_months"]
     assert {(test.op, test.value) for test in tests} >= {("gte", 3), ("lt", 3), ("gte", 6)}
 
 

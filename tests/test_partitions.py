@@ -18,7 +18,6 @@ from bonecds.engine.compile import (
     MAX_JOINS_PER_FACT,
     MAX_PATIENT_KEYS,
     MAX_RULES_PER_RULESET,
-    CompiledKnowledge,
     CompiledRule,
     compile_rules,
     partition_rules,
@@ -35,12 +34,12 @@ from tests.conftest import RULES
 
 
 def _facts(knowledge: Knowledge, size: int, seed: int) -> list[Facts]:
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     cohort = synthetic_cohort(size, seed=seed, known=0.7)
     return [to_facts(parse_profile(profile), defaults) for profile in cohort]
 
 
-def _renamed(compiled: CompiledKnowledge, suffix: str) -> CompiledKnowledge:
+def _renamed(compiled: Knowledge, suffix: str) -> Knowledge:
     # The engine registers rulesets by name once per process: a test's variant needs its own.
     return dataclasses.replace(compiled, ruleset_name=f"{compiled.ruleset_name}_{suffix}")
 
@@ -52,7 +51,7 @@ def _base(firing: Firing) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
 def test_a_knowledge_base_beyond_one_ruleset_fires_what_the_floor_fires(
     knowledge: Knowledge,
 ) -> None:
-    scaled = compile_rules(scaled_knowledge(knowledge.knowledge, 3))
+    scaled = compile_rules(scaled_knowledge(knowledge.base, 3))
     parts = partition_rules(scaled.rules)
     assert len(parts) >= 3
     floor, facts = Floor(scaled), _facts(knowledge, 120, seed=41)
@@ -70,7 +69,7 @@ def test_a_knowledge_base_beyond_one_ruleset_fires_what_the_floor_fires(
     assert fired_crossing > 0  # rules that joined on facts derived in another ruleset fired
 
 
-def _crossing_joins(compiled: CompiledKnowledge, parts: tuple[tuple[int, ...], ...]) -> set[str]:
+def _crossing_joins(compiled: Knowledge, parts: tuple[tuple[int, ...], ...]) -> set[str]:
     """Ids of rules that join on a derived fact produced only in other rulesets."""
     where = {
         rule.name: index for index, part in enumerate(parts) for rule in _rules(compiled, part)
@@ -91,7 +90,7 @@ def _crossing_joins(compiled: CompiledKnowledge, parts: tuple[tuple[int, ...], .
     return crossing
 
 
-def _rules(compiled: CompiledKnowledge, part: tuple[int, ...]) -> list[CompiledRule]:
+def _rules(compiled: Knowledge, part: tuple[int, ...]) -> list[CompiledRule]:
     return [compiled.rules[index] for index in part]
 
 
@@ -127,7 +126,7 @@ def test_the_project_knowledge_base_fits_one_ruleset_today(knowledge: Knowledge)
     assert (MAX_RULES_PER_RULESET, MAX_JOINS_PER_FACT, MAX_PATIENT_KEYS) == (250, 200, 240)
 
 
-def _stratified(seed: int, size: int) -> CompiledKnowledge:
+def _stratified(seed: int, size: int) -> Knowledge:
     """Random rules, each deriving its own fact and needing others present or absent, earlier
     or later in rule order (so in any ruleset), over several strata: the levels are drawn
     first, a rule negates only facts of lower levels, and its stratum is then computed as the
@@ -147,7 +146,7 @@ def _stratified(seed: int, size: int) -> CompiledKnowledge:
             max([strata[i] for i in pos] + [strata[i] + 1 for i in neg] + [0]) for pos, neg in joins
         ]
     rules = tuple(_random_rule(rng, index, strata[index], *joins[index]) for index in range(size))
-    return CompiledKnowledge(f"bonecds_stratified_{seed}", rules, max(strata), None)  # type: ignore[arg-type]
+    return Knowledge(f"bonecds_stratified_{seed}", rules, max(strata), None)  # type: ignore[arg-type]
 
 
 def _random_rule(

@@ -71,7 +71,7 @@ def test_summary_has_one_row_per_report_with_the_reports_ids_in_order(
         assert row["cautions"].split() == [c["id"] for c in report["cautions"]]  # type: ignore[attr-defined]
         assert row["data_requests"].split() == [r["field"] for r in report["data_requests"]]  # type: ignore[attr-defined]
         assert row["knowledge_version"] == report["knowledge_version"]
-        assert row["knowledge_digest"] == report["knowledge_digest"] == knowledge.knowledge.digest
+        assert row["knowledge_digest"] == report["knowledge_digest"] == knowledge.base.digest
         assert row["knowledge_digest"].startswith("sha256:")
 
 

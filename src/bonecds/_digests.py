@@ -11,6 +11,8 @@ from typing import Any
 
 from bonecds.profile.model import PatientProfile
 
+__all__ = ["canonical_input", "digest", "files_digest", "input_digest"]
+
 
 def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()

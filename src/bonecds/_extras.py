@@ -9,6 +9,8 @@ import importlib.util
 
 from bonecds.errors import InputError
 
+__all__ = ["require_extra"]
+
 # The modules each extra installs (pyproject.toml), as imported.
 EXTRAS = {
     "service": ("fastapi", "uvicorn", "httpx", "jwt"),

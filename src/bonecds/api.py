@@ -13,7 +13,7 @@ import orjson
 
 from bonecds._digests import input_digest
 from bonecds._json import compact_bytes
-from bonecds.engine.compile import CompiledKnowledge, compile_rules
+from bonecds.engine.compile import Knowledge, compile_rules
 from bonecds.engine.durable import run_engine
 from bonecds.engine.facts import FIELDS, SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
 from bonecds.errors import InputError, ProfileError
@@ -23,10 +23,21 @@ from bonecds.report.i18n import LANGUAGES
 from bonecds.report.model import Report, WhyNot
 from bonecds.report.rank import rank
 
+__all__ = [
+    "ENGINE_VERSION",
+    "Knowledge",
+    "__version__",
+    "default_rules_dir",
+    "evaluate",
+    "evaluate_data",
+    "load_knowledge",
+    "shared_report_data",
+    "why_not",
+]
+
 __version__ = "0.1.0"
 ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
 
-Knowledge = CompiledKnowledge
 _HERE = Path(__file__).resolve().parent
 
 
@@ -79,7 +90,7 @@ def evaluate(
     fired = [(item.rule, item.branch) for item in report.rules_fired]
     from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
-    explanations = explain_fired(fired, knowledge.knowledge, facts.values)
+    explanations = explain_fired(fired, knowledge.base, facts.values)
     return report.model_copy(update={"explanations": explanations})
 
 
@@ -127,7 +138,7 @@ def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
-    base = knowledge.knowledge
+    base = knowledge.base
     facts = to_facts(profile, ReferenceDefaults(**base.defaults), base.comparisons)
     for item in facts.derived:
         impossible = item.value < 0 and item.field not in SIGNED_DERIVED
@@ -158,14 +169,14 @@ def _report_data(
 ) -> dict[str, Any]:
     data = rank(
         run_engine(knowledge, facts),
-        knowledge.knowledge,
+        knowledge.base,
         facts,
         as_of=as_of.isoformat(),
         patient_id=profile.patient_id,
         engine_version=ENGINE_VERSION,
         language=language,
     )
-    data["knowledge_digest"] = knowledge.knowledge.digest
+    data["knowledge_digest"] = knowledge.base.digest
     data["input_digest"] = input_digest(profile)
     return data
 
@@ -178,11 +189,11 @@ def why_not(
     >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
     """
     _check_arguments(as_of, "en")
-    if option not in knowledge.knowledge.vocabulary:
-        close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
+    if option not in knowledge.base.vocabulary:
+        close = difflib.get_close_matches(option, list(knowledge.base.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
     report, facts = _evaluated(_profile(profile), knowledge, as_of, "en")
     from bonecds.report.explain import why_not as explain_why_not
 
-    return explain_why_not(option, report, knowledge.knowledge, facts.values)
+    return explain_why_not(option, report, knowledge.base, facts.values)

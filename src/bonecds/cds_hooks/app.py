@@ -63,6 +63,8 @@ from bonecds.profile.model import (
 from bonecds.report.audit import AuditStore, report_record
 from bonecds.report.model import Report
 
+__all__ = ["SERVER_OPTIONS", "ServiceConfig", "create_app"]
+
 log = logging.getLogger("bonecds.cds_hooks.app")
 access_log = logging.getLogger("bonecds.access")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only escapes can carry a lone one
@@ -473,7 +475,7 @@ def _routes(app: FastAPI, service: CdsService) -> None:
 
     @app.get("/about")
     def about() -> PlainTextResponse:
-        report_version = service.knowledge.knowledge.version
+        report_version = service.knowledge.base.version
         return PlainTextResponse(
             "bonecds: clinical decision support for bone metastasis care.\n"
             "Research prototype, not a medical device; every card must be checked by a clinician.\n"

@@ -19,6 +19,8 @@ import jwt
 
 from bonecds.errors import InputError
 
+__all__ = ["TokenVerifier", "TrustedIssuer", "load_issuers"]
+
 
 class ReplayStore(Protocol):
     def claim(self, iss: str, jti: str, expires: float, now: float) -> bool: ...

@@ -25,6 +25,8 @@ from bonecds.cds_hooks.models import (
 from bonecds.fhir.orders import DraftOrder
 from bonecds.report.model import CitationOut, PatientValue, Report
 
+__all__ = ["CardContext", "order_cards", "patient_view_cards", "state_notes"]
+
 CARD_NAMESPACE = uuid.UUID("6f1f3c52-8f0e-5b9e-9d7a-0b0c3d5e6a71")  # fixed: uuids are uuid5
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 

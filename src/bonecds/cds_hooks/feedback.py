@@ -23,6 +23,8 @@ from bonecds._extras import require_extra
 from bonecds.cds_hooks.models import Feedback
 from bonecds.errors import InputError
 
+__all__ = ["POSTGRES_SCHEMES", "PostgresStore", "SqliteStore", "open_store"]
+
 _COLUMNS = "item_hash, service_id, card, outcome, outcome_timestamp, item, received_at"
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS feedback (item_hash TEXT PRIMARY KEY, service_id TEXT NOT NULL,"

@@ -15,6 +15,29 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+__all__ = [
+    "PREFETCH",
+    "REQUIRED_PREFETCH",
+    "SUMMARY_LIMIT",
+    "Action",
+    "Card",
+    "CdsRequest",
+    "CdsResponse",
+    "Coding",
+    "Feedback",
+    "Link",
+    "OrderSelectContext",
+    "OrderSignContext",
+    "PatientViewContext",
+    "Prefetched",
+    "ServiceDescriptor",
+    "Source",
+    "Suggestion",
+    "bundle_resources",
+    "classify_prefetch",
+    "resolve_template",
+]
+
 SUMMARY_LIMIT = 140  # characters (code points), not bytes: 2.0 §Card Attributes
 _REFERENCE = r"^[\d\w]+/[\d\w\-.]+$"  # ord-1 (hook library logical models)
 _FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"

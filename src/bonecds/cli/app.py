@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
+__all__ = ["app", "main"]
+
 # pydantic plugins (observability hooks found through package entry points) would see every
 # validated profile, that is patient data; the command line runs without them, unless the user
 # set PYDANTIC_DISABLE_PLUGINS.

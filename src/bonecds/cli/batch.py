@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+__all__ = ["register"]
+
 if TYPE_CHECKING:
     from bonecds.cohort.run import BatchOptions, RunnerFactory, Summary
 

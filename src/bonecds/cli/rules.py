@@ -15,6 +15,8 @@ import typer
 
 from bonecds.errors import Diagnostic, RuleError
 
+__all__ = ["RulesOption", "register"]
+
 if TYPE_CHECKING:
     from bonecds.knowledge.model import KnowledgeBase, Rule
 
@@ -92,10 +94,10 @@ def _problems(directory: Path) -> tuple[list[Diagnostic], str]:
     except RuleError as error:
         return list(error.diagnostics), ""
     summary = (
-        f"ok: {len(knowledge.knowledge.rules)} rules, {len(knowledge.rules)} compiled engine "
-        f"rules, knowledge {knowledge.knowledge.version}\n"
+        f"ok: {len(knowledge.base.rules)} rules, {len(knowledge.rules)} compiled engine "
+        f"rules, knowledge {knowledge.base.version}\n"
     )
-    return [*knowledge.knowledge.lint, *lint_knowledge(knowledge.knowledge)], summary
+    return [*knowledge.base.lint, *lint_knowledge(knowledge.base)], summary
 
 
 @rules_app.command("list")

@@ -16,6 +16,8 @@ import typer
 from bonecds._extras import require_extra
 from bonecds.errors import InputError
 
+__all__ = ["register"]
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 

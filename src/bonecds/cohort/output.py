@@ -20,6 +20,18 @@ import orjson
 from bonecds._json import compact_bytes
 from bonecds.errors import InputError
 
+__all__ = [
+    "FULL_REPORT",
+    "SUMMARY_COLUMNS",
+    "OutputShape",
+    "csv_line",
+    "finish",
+    "page_name",
+    "prepare",
+    "report_line",
+    "stream_path",
+]
+
 FORMATS = ("json", "summary", "parquet", "html")
 # The knowledge base by version (for people) and by content digest (exact: two runs with the
 # same digest ran the same rules).

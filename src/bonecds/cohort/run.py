@@ -38,6 +38,16 @@ from bonecds.errors import BonecdsError, InputError
 from bonecds.fhir.codes import as_dict
 from bonecds.fhir.read import PATIENT_REFERENCE
 
+__all__ = [
+    "BatchInterrupted",
+    "BatchOptions",
+    "RunnerFactory",
+    "Summary",
+    "count_records",
+    "read_chunks",
+    "run_batch",
+]
+
 CHUNK_SIZE = 200
 CHECKPOINT_SECONDS = 2.0
 
@@ -239,7 +249,7 @@ def _new_checkpoint(options: BatchOptions, knowledge: Knowledge, as_of: dt.date)
         input_mtime_ns=mtime_ns,
         as_of=as_of.isoformat(),
         ruleset=knowledge.ruleset_name,
-        knowledge_version=knowledge.knowledge.version,
+        knowledge_version=knowledge.base.version,
         engine_version=ENGINE_VERSION,
     )
 

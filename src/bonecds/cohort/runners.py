@@ -38,6 +38,8 @@ from bonecds.engine.facts import FIELDS
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
 
+__all__ = ["dask_runner", "default_workers", "local_runner"]
+
 WINDOW_PER_WORKER = 4  # chunks in flight per worker: enough to keep every worker busy
 _SOURCE = "record"
 
@@ -100,7 +102,7 @@ def _loads(raw: bytes) -> Any:
 
 
 def _links(knowledge: Knowledge) -> dict[str, str]:
-    return {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
+    return {key: s.url for key, s in knowledge.base.sources.items() if s.url}
 
 
 def _to_profile(data: Any) -> PatientProfile:

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+__all__ = ["Chunk", "ChunkResult", "Runner"]
+
 Chunk = list[tuple[int, bytes]]  # (1-based input line number, the line's bytes)
 
 

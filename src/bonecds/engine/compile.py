@@ -38,6 +38,22 @@ from bonecds.knowledge.model import (
     Rule,
 )
 
+__all__ = [
+    "EXACT_INTEGER",
+    "MAX_JOINS_PER_FACT",
+    "MAX_OPERATORS_PER_PATTERN",
+    "MAX_PATIENT_KEYS",
+    "MAX_RULES_PER_RULESET",
+    "CompiledRule",
+    "Knowledge",
+    "compile_rules",
+    "engine_number",
+    "fact_key",
+    "list_key",
+    "partition_rules",
+    "patient_keys",
+]
+
 # durable_rules 2.0.28 limits (shared/durable-rules-notes.md §9): stay well below them. The
 # first three hold per durable_rules ruleset, and the engine spreads the compiled rules over as
 # many rulesets as keep each within them (partition_rules); the last holds per rule.
@@ -85,13 +101,14 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
-class CompiledKnowledge:
-    """The ruleset definition plus what the engine needs to run it."""
+class Knowledge:
+    """A knowledge base ready to evaluate: `base` (the rules as loaded, with sources, vocabulary
+    and settings) and `rules` (the same rules compiled for durable_rules)."""
 
     ruleset_name: str
     rules: tuple[CompiledRule, ...]
     max_stratum: int
-    knowledge: KnowledgeBase
+    base: KnowledgeBase
 
 
 # durable_rules reads integers with atoll (64 bits) and compares an integer with a double as a
@@ -120,7 +137,7 @@ def list_key(path: str, member: str) -> str:
     return f"{fact_key(path)}__has__{member}"
 
 
-def compile_rules(knowledge: KnowledgeBase) -> CompiledKnowledge:
+def compile_rules(knowledge: KnowledgeBase) -> Knowledge:
     """Compile every active rule; raise RuleError if the set breaks an engine limit."""
     active = [rule for rule in knowledge.rules if rule.active]
     strata = _strata(active)
@@ -154,11 +171,11 @@ def compile_rules(knowledge: KnowledgeBase) -> CompiledKnowledge:
     digest = hashlib.sha256(
         json.dumps([[c.name, c.pattern] for c in compiled], sort_keys=True).encode()
     ).hexdigest()[:16]
-    return CompiledKnowledge(
+    return Knowledge(
         ruleset_name=f"bonecds_{digest}",
         rules=tuple(compiled),
         max_stratum=max(strata.values(), default=0),
-        knowledge=knowledge,
+        base=knowledge,
     )
 
 

@@ -45,8 +45,8 @@ import orjson
 from bonecds._json import compact
 from bonecds.engine.compile import (
     EXACT_INTEGER,
-    CompiledKnowledge,
     CompiledRule,
+    Knowledge,
     engine_number,
     fact_key,
     list_key,
@@ -56,6 +56,8 @@ from bonecds.engine.compile import (
 from bonecds.engine.facts import FIELDS, Facts
 from bonecds.engine.firing import Firing, firing_key
 from bonecds.errors import InternalError, ProfileError
+
+__all__ = ["SESSION_EVALUATIONS", "durable", "encode_facts", "run_engine"]
 
 # durable_rules_engine.assert_fact's outcome codes (durable rules.h; durable.engine reads them
 # the same way): the fact matched nothing, or an identical fact is already in the session.
@@ -100,7 +102,7 @@ _sessions: dict[str, _Session] = {}
 SESSION_EVALUATIONS = 1000
 
 
-def run_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
+def run_engine(compiled: Knowledge, facts: Facts) -> list[Firing]:
     """Assert the patient, then each phase marker; return the firings in rule order."""
     with _lock:
         ruleset = _ensure_registered(compiled)
@@ -355,7 +357,7 @@ def _rule_name(messages: str) -> str:
     return messages[2 : messages.index('"', 2)]
 
 
-def _ensure_registered(compiled: CompiledKnowledge) -> _Registered:
+def _ensure_registered(compiled: Knowledge) -> _Registered:
     """Create the partitions' rulesets once per process; they are never unregistered (notes
     §10). Each has its own sentinel, and a fact a rule produces goes to every partition that
     joins on it (none: it is not asserted at all, as it changes nothing)."""

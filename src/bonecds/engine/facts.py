@@ -24,6 +24,8 @@ from bonecds.profile.histology import classify, histology_classes
 from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 from bonecds.profile.plausibility import unwrap
 
+__all__ = ["FIELDS", "SIGNED_DERIVED", "Facts", "ReferenceDefaults", "to_facts"]
+
 FieldType = Literal["bool", "number", "enum", "text", "enum-list", "text-list"]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["Firing", "firing_key"]
+
 
 @dataclass(frozen=True, order=True)
 class Firing:

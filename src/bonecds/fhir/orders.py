@@ -19,6 +19,8 @@ from bonecds.fhir.codes import (
 )
 from bonecds.fhir.read import dosing_interval_weeks, index_resources, validation_problems
 
+__all__ = ["DraftOrder", "dose_mg", "read_draft_orders"]
+
 
 @dataclass(frozen=True)
 class DraftOrder:

@@ -73,6 +73,17 @@ from bonecds.fhir.codes import (
 )
 from bonecds.profile.model import PatientProfile, PrimarySite, parse_profile
 
+__all__ = [
+    "PATIENT_REFERENCE",
+    "bundle_mapping",
+    "bundle_to_profile",
+    "dosing_interval_weeks",
+    "index_resources",
+    "map_resources",
+    "parse_resources",
+    "validation_problems",
+]
+
 _PROFILE_SITES = typing.get_args(PrimarySite)
 
 

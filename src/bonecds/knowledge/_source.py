@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 from bonecds._yaml import YamlDocument, YamlProblem, parse_yaml
 from bonecds.errors import Diagnostic
 
+__all__ = ["Reader", "Reference"]
+
 # Deeper documents are refused before they are built: the YAML composer and every reader
 # of conditions recurse, and no rule needs more than a dozen levels.
 MAX_DEPTH = 64

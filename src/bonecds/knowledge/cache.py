@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+__all__ = ["KEEP_ENTRIES", "cached"]
+
 T = TypeVar("T")
 KEEP_ENTRIES = 16  # older entries (earlier versions of the rules) are pruned beyond this
 _SOURCE = Path(__file__).resolve().parents[1]  # the whole package: its code shapes the entry

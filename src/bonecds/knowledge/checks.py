@@ -12,6 +12,8 @@ from bonecds.knowledge.conditions import suggest
 from bonecds.knowledge.model import All, Any_, Condition, KnowledgeBase, Not, Proposed
 from bonecds.report.i18n import missing_translations
 
+__all__ = ["check_references", "lint_translations", "option_tests", "used_ids"]
+
 
 def check_references(
     knowledge: KnowledgeBase, references: list[Reference], catalogue: set[str] | None

@@ -20,6 +20,8 @@ from bonecds.knowledge.model import (
     Proposed,
 )
 
+__all__ = ["check_field", "read_condition", "suggest"]
+
 
 def read_condition(
     reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str

@@ -56,6 +56,8 @@ from bonecds.knowledge.model import (
 from bonecds.profile.model import PatientProfile
 from bonecds.profile.plausibility import RANGES, unwrap
 
+__all__ = ["Domain", "field_domain", "lint_knowledge"]
+
 WAIVERS_FILE = "lint-waivers.yaml"
 MAX_CONJUNCTIONS = 512  # a larger normal form is not analysed (no false warnings either)
 

@@ -36,6 +36,8 @@ from bonecds.knowledge.model import (
     VocabularyItem,
 )
 
+__all__ = ["KINDS", "LANGUAGES", "RESERVED_FILES", "STATUSES", "load_rules"]
+
 LANGUAGES = ("zh",)
 CATALOGUE_FILE = "catalogue.yaml"
 WAIVERS_FILE = "lint-waivers.yaml"

@@ -18,6 +18,40 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bonecds.errors import Diagnostic
 
+__all__ = [
+    "COMPARISONS",
+    "EFFECT_KEYS",
+    "LEAF_OPERATORS",
+    "NEGATED",
+    "Adjust",
+    "All",
+    "Any_",
+    "Branch",
+    "Caution",
+    "Citation",
+    "Condition",
+    "Context",
+    "Contraindicate",
+    "Derive",
+    "Derived",
+    "Dose",
+    "Effect",
+    "FieldRef",
+    "FieldTest",
+    "KnowledgeBase",
+    "Not",
+    "Note",
+    "Propose",
+    "Proposed",
+    "Request",
+    "Rule",
+    "RuleKind",
+    "Schedule",
+    "Source",
+    "Translation",
+    "VocabularyItem",
+]
+
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
 LEAF_OPERATORS = (*COMPARISONS, "in", "not_in", "contains", "not_contains", "known")
 NEGATED = {

@@ -14,6 +14,8 @@ from bonecds.knowledge.load import KINDS, LANGUAGES, STATUSES
 from bonecds.knowledge.model import EFFECT_KEYS, LEAF_OPERATORS, Citation, Translation
 from bonecds.profile.model import PatientProfile
 
+__all__ = ["dump", "patient_schema", "rule_file_schema"]
+
 
 def patient_schema() -> dict[str, Any]:
     return PatientProfile.model_json_schema()

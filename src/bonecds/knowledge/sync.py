@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+__all__ = ["CONTRACT_IDS", "sync"]
+
 if TYPE_CHECKING:
     from bonecds.api import Knowledge
 
@@ -66,7 +68,7 @@ def sync(root: Path, *, write: bool) -> tuple[list[str], bool]:
 
     knowledge = load_knowledge(root / "rules")
     generated = {
-        root / "docs" / "knowledge-catalogue.md": render_catalogue(knowledge.knowledge),
+        root / "docs" / "knowledge-catalogue.md": render_catalogue(knowledge.base),
         root / "rules" / "rule-file.schema.json": dump(rule_file_schema()),
     }
     lines: list[str] = []
@@ -82,9 +84,7 @@ def sync(root: Path, *, write: bool) -> tuple[list[str], bool]:
         else:
             lines.append(f"out of date: {name} (run: bonecds rules sync)")
             stale = True
-    review = _undocumented_ids(root, knowledge.knowledge.vocabulary) + _changed_goldens(
-        root, knowledge
-    )
+    review = _undocumented_ids(root, knowledge.base.vocabulary) + _changed_goldens(root, knowledge)
     lines += review
     lines.append("nothing to review" if not review else f"{len(review)} item(s) to review")
     return lines, stale or bool(review)

@@ -15,6 +15,8 @@ from importlib import resources
 
 import yaml
 
+__all__ = ["classify", "histology_classes"]
+
 _DATA = "data/histology.yaml"
 _SEPARATORS = re.compile(r"[-_/,;:()]+")
 _SPACES = re.compile(r"\s+")

@@ -21,6 +21,26 @@ from bonecds._yaml import YamlDocument, YamlProblem, parse_yaml
 from bonecds.errors import ProfileError
 from bonecds.profile.plausibility import RANGES
 
+__all__ = [
+    "ANALYTE_UNITS",
+    "MAX_INPUT_BYTES",
+    "QUANTITY_FIELDS",
+    "DentalRiskFactor",
+    "HistologyClassId",
+    "PatientProfile",
+    "PrimarySite",
+    "Quantity",
+    "check_plausible",
+    "decode_text",
+    "load_profile",
+    "loads_json",
+    "mark_duplicates",
+    "parse_profile",
+    "read_structured",
+    "read_text",
+    "refuse_duplicate_keys",
+]
+
 # Accepted units per analyte, with the factor that converts each to the canonical unit (first).
 ANALYTE_UNITS: dict[str, dict[str, float]] = {
     "creatinine": {"mg/dL": 1.0, "umol/L": 1 / 88.4, "µmol/L": 1 / 88.4},

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+__all__ = ["RANGES", "numeric_fields", "unwrap"]
+
 
 @dataclass(frozen=True)
 class Range:

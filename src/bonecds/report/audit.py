@@ -27,6 +27,17 @@ from bonecds.errors import InputError
 from bonecds.profile.model import PatientProfile, parse_profile
 from bonecds.report.model import Report
 
+__all__ = [
+    "AuditStore",
+    "OutputOptions",
+    "make_record",
+    "read_record",
+    "record_json",
+    "render",
+    "replay",
+    "report_record",
+]
+
 RECORD_FORMAT = "bonecds-audit/1"
 
 
@@ -80,7 +91,7 @@ def render(
     traced = options.explain or options.format == "html"
     report = evaluate(profile, knowledge, as_of, explain=traced, language=options.language)
     report = _with_mapping_notes(report, notes or [])
-    links = {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
+    links = {key: s.url for key, s in knowledge.base.sources.items() if s.url}
     width = options.width or PIPE_WIDTH
     text = render_report(report, options.format, options.explain, width=width, links=links)
     return text, report
@@ -116,8 +127,8 @@ def make_record(
         input_digest=input_digest(profile),
         as_of=as_of.isoformat(),
         output=options,
-        knowledge_version=knowledge.knowledge.version,
-        knowledge_digest=knowledge.knowledge.digest,
+        knowledge_version=knowledge.base.version,
+        knowledge_digest=knowledge.base.digest,
         engine_version=ENGINE_VERSION,
         bonecds_version=__version__,
         output_digest=digest(output.encode("utf-8")),

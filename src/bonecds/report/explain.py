@@ -28,6 +28,8 @@ from bonecds.knowledge.model import (
 )
 from bonecds.report.model import Candidate, ConditionLine, Report, RuleExplanation, WhyNot
 
+__all__ = ["condition_status", "describe", "explain_fired", "why_not"]
+
 Status = Literal["met", "not met", "unknown"]
 
 _WORDS = {
@@ -94,7 +96,7 @@ def trace(
     condition: Condition, values: dict[str, Any], produced: set[str], depth: int = 0
 ) -> list[TraceLine]:
     """Evaluate a condition for display. `produced` holds `option:<id>` and `derived:<name>`."""
-    status = evaluate(condition, values, produced)
+    status = condition_status(condition, values, produced)
     if isinstance(condition, All | Any_):
         head = "all of:" if isinstance(condition, All) else "any of:"
         lines = [TraceLine(depth, head, status)]
@@ -110,16 +112,16 @@ def trace(
     return [TraceLine(depth, _leaf_text(condition), status, value)]
 
 
-def evaluate(condition: Condition, values: dict[str, Any], produced: set[str]) -> Status:
+def condition_status(condition: Condition, values: dict[str, Any], produced: set[str]) -> Status:
     """Kleene three-valued evaluation, matching the engine's treatment of unknown values."""
     if isinstance(condition, All):
-        results = [evaluate(item, values, produced) for item in condition.items]
+        results = [condition_status(item, values, produced) for item in condition.items]
         return "not met" if "not met" in results else "unknown" if "unknown" in results else "met"
     if isinstance(condition, Any_):
-        results = [evaluate(item, values, produced) for item in condition.items]
+        results = [condition_status(item, values, produced) for item in condition.items]
         return "met" if "met" in results else "unknown" if "unknown" in results else "not met"
     if isinstance(condition, Not):
-        inner = evaluate(condition.item, values, produced)
+        inner = condition_status(condition.item, values, produced)
         return {"met": "not met", "not met": "met", "unknown": "unknown"}[inner]  # type: ignore[return-value]
     if isinstance(condition, Proposed):
         wanted = [f"option:{condition.option}:{p}" for p in condition.purposes]
@@ -212,7 +214,7 @@ def why_not(
             status = (
                 "fired"
                 if (rule.id, branch.name) in fired
-                else evaluate(condition, values, produced)
+                else condition_status(condition, values, produced)
             )
             lines = [
                 ConditionLine(

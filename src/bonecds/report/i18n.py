@@ -25,6 +25,8 @@ from bonecds.knowledge.model import (
     Translation,
 )
 
+__all__ = ["DISCLAIMERS", "LANGUAGES", "Texts", "missing_translations"]
+
 LANGUAGES = ("en", "zh")
 
 DISCLAIMERS = {

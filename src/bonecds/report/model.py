@@ -11,6 +11,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+__all__ = [
+    "Candidate",
+    "CautionOut",
+    "CitationOut",
+    "ConditionLine",
+    "NoteOut",
+    "PatientValue",
+    "RankedItem",
+    "Report",
+    "RuleExplanation",
+    "WhyNot",
+]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -32,6 +32,8 @@ from bonecds.knowledge.model import (
 )
 from bonecds.report.i18n import Texts
 
+__all__ = ["rank"]
+
 # The report is built as plain JSON-ready data, key for key the Report model of report.py
 # (api.evaluate validates it into one; batch writes it as it is). Building a pydantic model per
 # item and dumping them again cost more than the matching (RESULTS.md); tests check that

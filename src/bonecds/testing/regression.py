@@ -15,6 +15,16 @@ from bonecds.errors import BonecdsError
 from bonecds.report.model import Report
 from bonecds.testing.scenarios import Mismatch, check_expectations, load_scenario
 
+__all__ = [
+    "coverage",
+    "diff_knowledge",
+    "golden_path",
+    "junit_xml",
+    "outcome_lines",
+    "run_scenario",
+    "scenario_files",
+]
+
 SKIPPED_DIRS = ("bases", "golden")
 
 
@@ -169,11 +179,11 @@ def coverage(results: list[ScenarioResult], knowledge: Knowledge) -> Coverage:
         RuleCoverage(
             rule.id, sum(rule.id in f for f in fired), sum(rule.id not in f for f in fired)
         )
-        for rule in knowledge.knowledge.rules
+        for rule in knowledge.base.rules
         if rule.active
     ]
     options = []
-    for option, item in sorted(knowledge.knowledge.vocabulary.items()):
+    for option, item in sorted(knowledge.base.vocabulary.items()):
         if item.kind not in ("option", "emergency"):
             continue
         ranked = [i for r in reports for i in r.ranked if i.id == option]

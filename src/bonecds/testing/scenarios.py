@@ -26,6 +26,14 @@ from bonecds.profile.model import (
 )
 from bonecds.report.model import RankedItem, Report
 
+__all__ = [
+    "Mismatch",
+    "check_expectations",
+    "load_scenario",
+    "read_patient",
+    "read_patient_with_notes",
+]
+
 
 class Expectation(BaseModel):
     """What a scenario checks. Every key is optional."""

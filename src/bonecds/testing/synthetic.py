@@ -12,6 +12,8 @@ from typing import Any
 
 from bonecds.profile.model import DentalRiskFactor, PrimarySite
 
+__all__ = ["synthetic_cohort", "synthetic_profile"]
+
 SITES = list(typing.get_args(PrimarySite))
 RISK_FACTORS = list(typing.get_args(DentalRiskFactor))
 AGENTS = ["denosumab", "zoledronic_acid", "pamidronate", "ibandronate"]

@@ -16,6 +16,20 @@ from bonecds.report.model import (
 )
 from bonecds.report.render.words import condition_words, words
 
+__all__ = [
+    "caution_sources",
+    "citations_line",
+    "condition_line",
+    "dose_line",
+    "explanations_in_order",
+    "key_caution",
+    "known_values",
+    "show_value",
+    "sources_of",
+    "status_of",
+    "values_line",
+]
+
 # A comparison whose right-hand side is another field: "a.b <= c.d", "x > y.z mL/min".
 _FIELD_LIMIT = re.compile(r"^\S+ (?:<=|>=|<|>|==|!=) ([a-z_]+\.[a-z0-9_.]+)\b")
 

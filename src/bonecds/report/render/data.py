@@ -6,6 +6,8 @@ import yaml
 
 from bonecds.report.model import Report
 
+__all__ = ["render_json", "render_yaml"]
+
 
 def render_json(report: Report, explain: bool = False) -> str:
     """Sorted keys, two-space indent, final newline: the same report gives the same bytes."""

@@ -25,6 +25,8 @@ from bonecds.report.render.common import (
 )
 from bonecds.report.render.words import method_words, words
 
+__all__ = ["render_html"]
+
 _CSS = """
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",

@@ -13,6 +13,8 @@ from typing import TextIO
 
 from rich.cells import cell_len
 
+__all__ = ["MAX_WIDTH", "MIN_WIDTH", "PIPE_WIDTH", "terminal_width", "wrap"]
+
 MIN_WIDTH = 60
 MAX_WIDTH = 200
 PIPE_WIDTH = 100  # a pipe or file has no width of its own: a page most viewers show whole

@@ -15,6 +15,8 @@ from bonecds.report.render.common import (
 )
 from bonecds.report.render.words import method_words, words
 
+__all__ = ["render_markdown"]
+
 
 def render_markdown(report: Report, explain: bool = False) -> str:
     w = words(report.language)

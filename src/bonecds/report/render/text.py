@@ -25,6 +25,8 @@ from bonecds.report.render.common import (
 from bonecds.report.render.layout import PIPE_WIDTH, wrap
 from bonecds.report.render.words import method_words, words
 
+__all__ = ["render_text", "render_why_not"]
+
 
 class _Page:
     """Lines of a fixed width."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["METHODS_ZH", "condition_words", "method_words", "words"]
+
 WORDS: dict[str, dict[str, str]] = {
     "en": {
         "report": "bonecds report",
