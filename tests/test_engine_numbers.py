@@ -16,9 +16,10 @@ from benchmarks.floor import Floor
 from bonecds import Knowledge, evaluate
 from bonecds.engine.compile import CompiledRule, _leaf
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import FIELDS, Facts, ReferenceDefaults, to_facts
+from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
 from bonecds.errors import InputError, InternalError
 from bonecds.knowledge.model import FieldTest
+from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
 from bonecds.profile.plausibility import RANGES
 from tests.conftest import AS_OF

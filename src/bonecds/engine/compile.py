@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bonecds.engine.facts import FIELDS
 from bonecds.errors import Diagnostic, RuleError
 from bonecds.knowledge.model import (
     NEGATED,
@@ -37,6 +36,7 @@ from bonecds.knowledge.model import (
     Proposed,
     Rule,
 )
+from bonecds.profile.fields import FIELDS
 
 __all__ = [
     "EXACT_INTEGER",

@@ -53,9 +53,10 @@ from bonecds.engine.compile import (
     partition_rules,
     patient_keys,
 )
-from bonecds.engine.facts import FIELDS, Facts
+from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing, firing_key
 from bonecds.errors import InternalError, ProfileError
+from bonecds.profile.fields import FIELDS
 
 __all__ = ["SESSION_EVALUATIONS", "durable", "encode_facts", "run_engine"]
 

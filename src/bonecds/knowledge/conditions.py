@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from bonecds.engine.facts import FIELDS
 from bonecds.knowledge._source import Reader
 from bonecds.knowledge.model import (
     COMPARISONS,
@@ -19,6 +18,7 @@ from bonecds.knowledge.model import (
     Not,
     Proposed,
 )
+from bonecds.profile.fields import FIELDS
 
 __all__ = ["check_field", "read_condition", "suggest"]
 

@@ -35,7 +35,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bonecds.engine.facts import FIELDS
 from bonecds.errors import Diagnostic
 from bonecds.knowledge._source import Reader
 from bonecds.knowledge.checks import option_tests, used_ids
@@ -53,6 +52,7 @@ from bonecds.knowledge.model import (
     Proposed,
     Rule,
 )
+from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile
 from bonecds.profile.plausibility import RANGES, unwrap
 

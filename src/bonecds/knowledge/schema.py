@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bonecds.engine.facts import FIELDS
 from bonecds.knowledge.load import KINDS, LANGUAGES, STATUSES
 from bonecds.knowledge.model import EFFECT_KEYS, LEAF_OPERATORS, Citation, Translation
+from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile
 
 __all__ = ["dump", "patient_schema", "rule_file_schema"]

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bonecds.engine.facts import FIELDS
 from bonecds.knowledge.model import (
     All,
     Any_,
@@ -26,6 +25,7 @@ from bonecds.knowledge.model import (
     Propose,
     Proposed,
 )
+from bonecds.profile.fields import FIELDS
 from bonecds.report.model import Candidate, ConditionLine, Report, RuleExplanation, WhyNot
 
 __all__ = ["condition_status", "describe", "explain_fired", "why_not"]

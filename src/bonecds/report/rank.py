@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bonecds.engine.facts import FIELDS, Facts
+from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing
 from bonecds.knowledge.model import (
     Adjust,
@@ -30,6 +30,7 @@ from bonecds.knowledge.model import (
     Rule,
     Schedule,
 )
+from bonecds.profile.fields import FIELDS
 from bonecds.report.i18n import Texts
 
 __all__ = ["rank"]
