@@ -21,8 +21,18 @@ from benchmarks.floor import Floor
 from bonecds import Knowledge, evaluate
 from bonecds.cohort.runners import _evaluate_record
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.knowledge.model import All, Any_, Condition, Derive, Derived, KnowledgeBase, Not, Rule
+from bonecds.engine.facts import Facts, to_facts
+from bonecds.knowledge.model import (
+    All,
+    Any_,
+    Condition,
+    Derive,
+    Derived,
+    KnowledgeBase,
+    Not,
+    ReferenceDefaults,
+    Rule,
+)
 from bonecds.profile.model import parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]

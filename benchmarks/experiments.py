@@ -40,8 +40,9 @@ from bonecds.cohort.runners import _report_line
 from bonecds.engine import durable as engine
 from bonecds.engine.compile import compile_rules
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import ReferenceDefaults, to_facts
+from bonecds.engine.facts import to_facts
 from bonecds.knowledge.load import load_rules
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.model import parse_profile
 from bonecds.report import rank as ranking
 from bonecds.testing.synthetic import synthetic_cohort

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge, load_knowledge
 from bonecds.cds_hooks.app import ServiceConfig, create_app
 from bonecds.cli.app import app
-from bonecds.report.audit import AuditStore, replay
+from bonecds.testing.audit import AuditStore, replay
 from bonecds.testing.regression import scenario_files
 from bonecds.testing.scenarios import read_patient
 from tests.conftest import AS_OF, FIXTURES, RULES
@@ -65,7 +65,7 @@ def test_evaluate_audit_then_replay_gives_the_same_bytes(fmt: str, tmp_path: Pat
 
 
 def test_every_scenario_replays_to_the_same_bytes(knowledge: Knowledge, tmp_path: Path) -> None:
-    from bonecds.report.audit import OutputOptions, make_record, render
+    from bonecds.testing.audit import OutputOptions, make_record, render
 
     options = OutputOptions(format="json", language="zh")
     for path in SCENARIOS:

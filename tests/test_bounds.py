@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bonecds import Knowledge
-from bonecds.engine.facts import ReferenceDefaults, to_facts
-from bonecds.knowledge.model import FieldTest
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import FieldTest, ReferenceDefaults
 from bonecds.profile.model import parse_profile
 
 _DEFAULTS = ReferenceDefaults(8.9, 10.5, 4.69, 5.21)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bonecds import Knowledge
 from bonecds.api import evaluate
-from bonecds.engine.facts import ReferenceDefaults, to_facts
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.model import parse_profile
 from bonecds.report.model import RankedItem, Report
 from bonecds.testing.scenarios import load_scenario

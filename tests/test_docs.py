@@ -12,7 +12,7 @@ import yaml
 
 from bonecds.cli.app import app
 from bonecds.knowledge.schema import dump, rule_file_schema
-from bonecds.knowledge.sync import CONTRACT_IDS
+from bonecds.testing.sync import CONTRACT_IDS
 from tests.conftest import ROOT, RULES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -100,8 +100,8 @@ def test_rule_files_validate_against_the_schema() -> None:
 
 
 def test_committed_knowledge_catalogue_is_current() -> None:
-    from bonecds.knowledge.catalogue import render_catalogue
     from bonecds.knowledge.load import load_rules
+    from bonecds.report.catalogue import render_catalogue
 
     committed = (ROOT / "docs" / "knowledge-catalogue.md").read_text(encoding="utf-8")
     assert committed == render_catalogue(load_rules(ROOT / "rules")), (

@@ -16,9 +16,9 @@ from benchmarks.floor import Floor
 from bonecds import Knowledge, evaluate
 from bonecds.engine.compile import CompiledRule, _leaf
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.engine.facts import Facts, to_facts
 from bonecds.errors import InputError, InternalError
-from bonecds.knowledge.model import FieldTest
+from bonecds.knowledge.model import FieldTest, ReferenceDefaults
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
 from bonecds.profile.plausibility import RANGES

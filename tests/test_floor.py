@@ -12,8 +12,9 @@ from bonecds import Knowledge, api
 from bonecds.api import evaluate_data
 from bonecds.engine.compile import CompiledRule
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.engine.facts import Facts, to_facts
 from bonecds.engine.firing import Firing
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.model import parse_profile
 from bonecds.testing.scenarios import load_scenario
 from bonecds.testing.synthetic import synthetic_cohort

@@ -7,7 +7,8 @@ import typing
 
 import pytest
 
-from bonecds.engine.facts import ReferenceDefaults, to_facts
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.histology import classify, histology_classes
 from bonecds.profile.model import HistologyClassId, parse_profile
 

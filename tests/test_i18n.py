@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
 from bonecds.cli.app import app
-from bonecds.report.i18n import DISCLAIMERS
+from bonecds.knowledge.i18n import DISCLAIMERS
 from bonecds.report.model import Report
 from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES, ScenarioReport

@@ -24,10 +24,11 @@ from bonecds.engine.compile import (
     patient_keys,
 )
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import Facts, ReferenceDefaults, to_facts
+from bonecds.engine.facts import Facts, to_facts
 from bonecds.engine.firing import Firing
 from bonecds.errors import RuleError
 from bonecds.knowledge.load import load_rules
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.model import parse_profile
 from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import RULES

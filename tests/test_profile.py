@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bonecds import ProfileError, load_profile
-from bonecds.engine.facts import ReferenceDefaults, to_facts
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.model import PatientProfile, parse_profile
 
 DEFAULTS = ReferenceDefaults(

@@ -15,12 +15,13 @@ from bonecds._digests import input_digest
 from bonecds._json import compact_bytes
 from bonecds.engine.compile import Knowledge, compile_rules
 from bonecds.engine.durable import run_engine
-from bonecds.engine.facts import SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
+from bonecds.engine.facts import SIGNED_DERIVED, Facts, to_facts
 from bonecds.errors import InputError, ProfileError
 from bonecds.knowledge.cache import cached
+from bonecds.knowledge.i18n import LANGUAGES
+from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile, check_plausible, parse_profile
-from bonecds.report.i18n import LANGUAGES
 from bonecds.report.model import Report, WhyNot
 from bonecds.report.rank import rank
 

@@ -60,8 +60,8 @@ from bonecds.profile.model import (
     parse_profile,
     refuse_duplicate_keys,
 )
-from bonecds.report.audit import AuditStore, report_record
 from bonecds.report.model import Report
+from bonecds.testing.audit import AuditStore, report_record
 
 __all__ = ["SERVER_OPTIONS", "ServiceConfig", "create_app"]
 

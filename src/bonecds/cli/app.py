@@ -147,8 +147,8 @@ def evaluate_command(
     """Evaluate one patient and print the ranked management options."""
     with _errors_as_exit():
         from bonecds.api import load_knowledge
-        from bonecds.report.audit import OutputOptions, make_record, record_json, render
         from bonecds.report.render import terminal_width
+        from bonecds.testing.audit import OutputOptions, make_record, record_json, render
 
         given = _parse_date(as_of) if as_of else None
         profile, scenario_date, mapping_notes = _read_patient(path, given)
@@ -185,7 +185,7 @@ def replay_command(
     """Evaluate an audit record again: "same bytes", or what changed (knowledge, output, items)."""
     with _errors_as_exit():
         from bonecds.api import load_knowledge
-        from bonecds.report.audit import read_record, replay
+        from bonecds.testing.audit import read_record, replay
 
         outcome = replay(read_record(path), load_knowledge(rules))
     sys.stdout.write("\n".join(outcome.lines) + "\n")

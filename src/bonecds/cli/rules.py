@@ -138,8 +138,8 @@ def rules_show(
 ) -> None:
     """Show one rule in plain words: conditions, effects, evidence and citations."""
     with _errors_as_exit():
-        from bonecds.knowledge.catalogue import describe_rule
         from bonecds.knowledge.conditions import suggest
+        from bonecds.report.catalogue import describe_rule
 
         knowledge = _load_rules(rules)
         matches = [rule for rule in knowledge.rules if rule.id == rule_id]
@@ -154,7 +154,7 @@ def rules_show(
 def rules_docs(rules: RulesOption = None) -> None:
     """Print the knowledge catalogue (Markdown): every rule in plain words, with citations."""
     with _errors_as_exit():
-        from bonecds.knowledge.catalogue import render_catalogue
+        from bonecds.report.catalogue import render_catalogue
 
         text = render_catalogue(_load_rules(rules))
     sys.stdout.write(text)
@@ -172,7 +172,7 @@ def rules_sync(
     """After a rule edit: rewrite the generated files (catalogue, rule schema), and list what
     must be reviewed by hand (README ids, golden snapshots that change)."""
     with _errors_as_exit():
-        from bonecds.knowledge.sync import sync
+        from bonecds.testing.sync import sync
 
         lines, stale = sync(root, write=not check)
     sys.stdout.write("\n".join(lines) + "\n")

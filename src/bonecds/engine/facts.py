@@ -18,22 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from bonecds.errors import ProfileError
-from bonecds.knowledge.model import FieldTest
+from bonecds.knowledge.model import FieldTest, ReferenceDefaults
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.histology import classify, histology_classes
 from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
 
-__all__ = ["SIGNED_DERIVED", "Facts", "ReferenceDefaults", "to_facts"]
-
-
-@dataclass(frozen=True)
-class ReferenceDefaults:
-    """Calcium reference limits used when the laboratory gives none (knowledge-base settings)."""
-
-    calcium_lln_mg_dl: float
-    calcium_uln_mg_dl: float
-    calcium_ionised_lln_mg_dl: float
-    calcium_ionised_uln_mg_dl: float
+__all__ = ["SIGNED_DERIVED", "Facts", "to_facts"]
 
 
 @dataclass(frozen=True)

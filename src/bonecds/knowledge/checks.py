@@ -9,8 +9,8 @@ from pathlib import Path
 from bonecds.errors import Diagnostic
 from bonecds.knowledge._source import Reference
 from bonecds.knowledge.conditions import suggest
+from bonecds.knowledge.i18n import missing_translations
 from bonecds.knowledge.model import All, Any_, Condition, KnowledgeBase, Not, Proposed
-from bonecds.report.i18n import missing_translations
 
 __all__ = ["check_references", "lint_translations", "option_tests", "used_ids"]
 

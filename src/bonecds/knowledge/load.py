@@ -18,7 +18,6 @@ from typing import Any, TypeGuard
 from pydantic import BaseModel
 
 from bonecds._digests import files_digest
-from bonecds.engine.facts import ReferenceDefaults
 from bonecds.errors import Diagnostic, RuleError
 from bonecds.knowledge._source import Reader, Reference
 from bonecds.knowledge.checks import check_references, lint_translations
@@ -29,6 +28,7 @@ from bonecds.knowledge.model import (
     Citation,
     Effect,
     KnowledgeBase,
+    ReferenceDefaults,
     Rule,
     RuleKind,
     Source,

@@ -43,6 +43,7 @@ __all__ = [
     "Note",
     "Propose",
     "Proposed",
+    "ReferenceDefaults",
     "Request",
     "Rule",
     "RuleKind",
@@ -382,3 +383,13 @@ def field_tests(condition: Condition | None) -> list[FieldTest]:
 
     walk(condition)
     return found
+
+
+@dataclass(frozen=True)
+class ReferenceDefaults:
+    """Calcium reference limits used when the laboratory gives none (knowledge-base settings)."""
+
+    calcium_lln_mg_dl: float
+    calcium_uln_mg_dl: float
+    calcium_ionised_lln_mg_dl: float
+    calcium_ionised_uln_mg_dl: float

@@ -16,6 +16,7 @@ from typing import Any
 
 from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing
+from bonecds.knowledge.i18n import Texts
 from bonecds.knowledge.model import (
     Adjust,
     Branch,
@@ -31,7 +32,6 @@ from bonecds.knowledge.model import (
     Schedule,
 )
 from bonecds.profile.fields import FIELDS
-from bonecds.report.i18n import Texts
 
 __all__ = ["rank"]
 

@@ -63,8 +63,8 @@ CONTRACT_IDS = frozenset(
 def sync(root: Path, *, write: bool) -> tuple[list[str], bool]:
     """(lines to print, whether anything is left out of date or to review)."""
     from bonecds.api import load_knowledge
-    from bonecds.knowledge.catalogue import render_catalogue
     from bonecds.knowledge.schema import dump, rule_file_schema
+    from bonecds.report.catalogue import render_catalogue
 
     knowledge = load_knowledge(root / "rules")
     generated = {

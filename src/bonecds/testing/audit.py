@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bonecds._database import Database
 from bonecds._digests import canonical_input, digest, input_digest
 from bonecds.api import ENGINE_VERSION, Knowledge, evaluate, why_not
 from bonecds.errors import InputError
@@ -227,7 +228,7 @@ def report_record(
     return make_record(profile, knowledge, as_of, options, output, report)
 
 
-# ---- the service's audit database: SQLite by default, PostgreSQL by URL (as feedback.py) ----
+# ---- the service's audit database (_database.py) ----
 
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS audit (recorded_at TEXT NOT NULL, service_id TEXT NOT NULL,"
@@ -239,40 +240,21 @@ _SELECT = "SELECT service_id, record FROM audit ORDER BY recorded_at"
 
 class AuditStore:
     """Audit records of the service's responses, one row each; a connection per call keeps it
-    safe under the service's thread pool (as feedback.py)."""
+    safe under the service's thread pool."""
 
     def __init__(self, target: str | Path) -> None:
-        from bonecds.cds_hooks.feedback import POSTGRES_SCHEMES
-
-        self.target = str(target)
-        self.postgres = self.target.startswith(POSTGRES_SCHEMES)
-        self.mark = "%s" if self.postgres else "?"
-        try:
-            with self._connect() as db:
-                db.execute(_CREATE)
-        except Exception as error:  # a URL may hold a password: name only the failure
-            raise InputError(
-                f"cannot open the audit database ({error.__class__.__name__})"
-            ) from None
-
-    def _connect(self) -> Any:
-        if self.postgres:
-            import psycopg  # only when a PostgreSQL URL is configured
-
-            return psycopg.connect(self.target, connect_timeout=10)
-        import sqlite3
-
-        return sqlite3.connect(self.target, timeout=10)
+        self.database = Database(str(target))
+        self.database.create("audit", _CREATE)
 
     def add(self, service_id: str, record: AuditRecord) -> None:
         recorded = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        statement = _INSERT.format(marks=", ".join([self.mark] * 3))
-        with self._connect() as db:
+        statement = _INSERT.format(marks=", ".join([self.database.mark] * 3))
+        with self.database.transaction() as db:
             db.execute(statement, (recorded, service_id, record_json(record)))
 
     def records(self) -> list[tuple[str, AuditRecord]]:
         """(service id, record) of every stored response, oldest first."""
-        with self._connect() as db:
+        with self.database.transaction() as db:
             rows = db.execute(_SELECT).fetchall()
         return [
             (service, parse_record(json.loads(text), "audit database")) for service, text in rows
