@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from bonecds import Knowledge, evaluate
-from bonecds.cds_hooks.cards import CardContext, order_cards, patient_view_cards
-from bonecds.cds_hooks.models import (
+from bonecds.cds_hooks._cards import CardContext, order_cards, patient_view_cards
+from bonecds.cds_hooks._models import (
     Action,
     Card,
     CdsRequest,
@@ -200,7 +200,7 @@ def test_a_summary_is_counted_in_characters_not_bytes() -> None:
 
 
 def test_rendered_summaries_are_shortened_to_one_sentence() -> None:
-    from bonecds.cds_hooks.cards import _summary
+    from bonecds.cds_hooks._cards import _summary
 
     assert _summary("First sentence. Second one.") == "First sentence."
     long = _summary("word " * 60)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bonecds.cds_hooks.feedback import open_store
-from bonecds.cds_hooks.models import Feedback
+from bonecds.cds_hooks._feedback import open_store
+from bonecds.cds_hooks._models import Feedback
 from bonecds.errors import InputError
 
 EXAMPLES = Path(__file__).resolve().parent / "fhir" / "cds-hooks-examples"

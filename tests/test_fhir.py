@@ -734,7 +734,7 @@ def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
 
 
 def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports() -> None:
-    from bonecds.cds_hooks.models import PREFETCH
+    from bonecds.cds_hooks._models import PREFETCH
     from bonecds.fhir.codes import (
         DISEASE_STATUS_LOINC,
         ECOG_LOINC,

@@ -162,8 +162,8 @@ def test_a_dask_batch_without_the_dask_extra_names_it(
 def test_a_postgresql_feedback_store_without_psycopg_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bonecds.cds_hooks.feedback import PostgresStore
+    from bonecds.cds_hooks._feedback import open_store
 
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(InputError, match=r"'service' extra \(psycopg is not installed\)"):
-        PostgresStore("postgresql://127.0.0.1:9/none")
+        open_store("postgresql://127.0.0.1:9/none")

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bonecds import Knowledge
+from bonecds.cds_hooks._feedback import open_store
 from bonecds.cds_hooks.app import ServiceConfig, create_app
 from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
-from bonecds.cds_hooks.feedback import open_store
 from tests.conftest import AS_OF
 
 FHIR = Path(__file__).parent / "fhir"

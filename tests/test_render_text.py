@@ -169,7 +169,7 @@ def test_chinese_report_has_no_english_words_of_the_renderer(fmt: str) -> None:
 
 
 def test_every_method_bonecds_computes_with_has_a_chinese_wording(knowledge: Knowledge) -> None:
-    from bonecds.report.render.words import METHODS_ZH
+    from bonecds.report.render._words import METHODS_ZH
 
     methods = set()
     for scenario in sorted(FIXTURES.glob("*.yaml")):

@@ -33,9 +33,9 @@ from fastapi.responses import JSONResponse
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
+from bonecds.cds_hooks._feedback import open_store
 from bonecds.cds_hooks.app import SERVER_OPTIONS, ServiceConfig, create_app
 from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer, load_issuers
-from bonecds.cds_hooks.feedback import open_store
 from bonecds.cli.app import app as cli
 from bonecds.errors import InputError
 from tests.conftest import AS_OF, RULES

@@ -63,6 +63,8 @@ class Database:
             with self.transaction() as db:
                 for statement in statements:
                     db.execute(statement)
+        except InputError:  # already says what is wrong (a missing extra)
+            raise
         except Exception as error:
             raise InputError(
                 f"cannot open the {what} database ({error.__class__.__name__})"

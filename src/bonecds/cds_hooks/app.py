@@ -33,10 +33,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bonecds.api import Knowledge, evaluate, load_knowledge
-from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
-from bonecds.cds_hooks.cards import CardContext, order_cards, patient_view_cards, state_notes
-from bonecds.cds_hooks.feedback import open_store
-from bonecds.cds_hooks.models import (
+from bonecds.cds_hooks._cards import CardContext, order_cards, patient_view_cards, state_notes
+from bonecds.cds_hooks._feedback import open_store
+from bonecds.cds_hooks._models import (
     PREFETCH,
     REQUIRED_PREFETCH,
     CdsRequest,
@@ -51,6 +50,7 @@ from bonecds.cds_hooks.models import (
     classify_prefetch,
     resolve_template,
 )
+from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 from bonecds.errors import ProfileError
 from bonecds.fhir.orders import read_draft_orders
 from bonecds.fhir.read import map_resources, parse_resources

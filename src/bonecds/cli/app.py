@@ -25,7 +25,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.cli.rules import RulesOption
+from bonecds.cli._rules import RulesOption
 from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
@@ -293,9 +293,9 @@ def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or r
 def _register_extensions() -> None:
     """Commands that live beside their stage: `serve` (service.py), `batch` (batch.py) and
     `rules` (cli_rules.py)."""
-    from bonecds.cli import batch as cli_batch
-    from bonecds.cli import rules as cli_rules
-    from bonecds.cli import serve as cli_serve
+    from bonecds.cli import _batch as cli_batch
+    from bonecds.cli import _rules as cli_rules
+    from bonecds.cli import _serve as cli_serve
 
     cli_serve.register(app, _errors_as_exit)
     cli_batch.register(app, _errors_as_exit)

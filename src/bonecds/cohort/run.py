@@ -31,9 +31,9 @@ from typing import IO, Any
 
 from bonecds._json import compact_bytes, loads
 from bonecds.api import ENGINE_VERSION, Knowledge
+from bonecds.cohort._types import Chunk, ChunkResult, Runner
 from bonecds.cohort.output import FULL_REPORT, OutputShape, finish, prepare, stream_path
 from bonecds.cohort.runners import local_runner
-from bonecds.cohort.types import Chunk, ChunkResult, Runner
 from bonecds.errors import BonecdsError, InputError
 from bonecds.fhir.codes import as_dict
 from bonecds.fhir.read import PATIENT_REFERENCE

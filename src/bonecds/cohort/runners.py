@@ -32,8 +32,8 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bonecds.api import Knowledge, evaluate, shared_report_data
+from bonecds.cohort._types import Chunk, ChunkResult, Runner
 from bonecds.cohort.output import FULL_REPORT, OutputShape, report_line
-from bonecds.cohort.types import Chunk, ChunkResult, Runner
 from bonecds.errors import InputError, InternalError, ProfileError
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile

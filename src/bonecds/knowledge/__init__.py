@@ -1,8 +1,8 @@
-"""Stage 2, the knowledge base: `rules/*.yaml` read, checked and described.
+"""Stage 2, the knowledge base: `rules/*.yaml` read, checked and cached.
 
-`model` (rules, conditions, effects, sources, vocabulary), `load` (files -> a KnowledgeBase or a
-RuleError listing every problem), `_source` (one file's YAML with positions for diagnostics),
-`conditions` (YAML conditions -> condition trees), `checks` (cross-file references), `lint`
-(logic warnings), `schema` (JSON Schemas for editors), `catalogue` (the rules in plain words),
-`cache` (compiled knowledge bases kept per user), `sync` (`bonecds rules sync`).
+`model` (rules, conditions, effects, sources, settings), `load` (files -> a KnowledgeBase, or a
+RuleError listing every problem), `conditions` (YAML conditions -> condition trees), `lint`
+(logic warnings), `i18n` (the texts in each report language), `schema` (JSON Schemas for
+editors), `cache` (compiled knowledge bases kept per user). Private: `_source` (one file's
+YAML with positions), `_checks` (cross-file references and translations).
 """

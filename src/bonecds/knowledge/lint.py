@@ -36,8 +36,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from bonecds.errors import Diagnostic
+from bonecds.knowledge._checks import option_tests, used_ids
 from bonecds.knowledge._source import Reader
-from bonecds.knowledge.checks import option_tests, used_ids
 from bonecds.knowledge.model import (
     NEGATED,
     All,

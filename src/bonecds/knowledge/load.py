@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from bonecds._digests import files_digest
 from bonecds.errors import Diagnostic, RuleError
+from bonecds.knowledge._checks import check_references, lint_translations
 from bonecds.knowledge._source import Reader, Reference
-from bonecds.knowledge.checks import check_references, lint_translations
 from bonecds.knowledge.conditions import check_field, read_condition, suggest
 from bonecds.knowledge.model import (
     EFFECT_KEYS,

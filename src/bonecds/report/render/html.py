@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from html import escape
 
 from bonecds.report.model import CitationOut, RankedItem, Report
-from bonecds.report.render.common import (
+from bonecds.report.render._common import (
     caution_sources,
     condition_line,
     dose_line,
@@ -23,7 +23,7 @@ from bonecds.report.render.common import (
     status_of,
     values_line,
 )
-from bonecds.report.render.words import method_words, words
+from bonecds.report.render._words import method_words, words
 
 __all__ = ["render_html"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bonecds.report.model import RankedItem, Report
-from bonecds.report.render.common import (
+from bonecds.report.render._common import (
     caution_sources,
     citations_line,
     dose_line,
@@ -13,7 +13,7 @@ from bonecds.report.render.common import (
     status_of,
     values_line,
 )
-from bonecds.report.render.words import method_words, words
+from bonecds.report.render._words import method_words, words
 
 __all__ = ["render_markdown"]
 

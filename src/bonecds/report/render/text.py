@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 
 from bonecds.report.model import RankedItem, Report, WhyNot
-from bonecds.report.render.common import (
+from bonecds.report.render._common import (
     caution_sources,
     citations_line,
     condition_line,
@@ -22,8 +22,8 @@ from bonecds.report.render.common import (
     status_of,
     values_line,
 )
+from bonecds.report.render._words import method_words, words
 from bonecds.report.render.layout import PIPE_WIDTH, wrap
-from bonecds.report.render.words import method_words, words
 
 __all__ = ["render_text", "render_why_not"]
 

@@ -1,8 +1,8 @@
 """Report -> CDS Hooks cards: the patient-view overview and the order checks of draft orders.
 
 Rendering is a pure function of the report and the hook instance, so the same request gives the
-same bytes, card uuids included (C-3). Kept apart from the models in `bonecds.cds_hooks.models`: the
-models say what a valid card is, this module what bonecds puts on one.
+same bytes, card uuids included (C-3). Kept apart from the models (`_models.py`): the models say
+what a valid card is, this module what bonecds puts on one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bonecds.cds_hooks.models import (
+from bonecds.cds_hooks._models import (
     SUMMARY_LIMIT,
     Action,
     Card,

@@ -3,7 +3,7 @@
 Models mirror the 2.0.1 spec and the 3.0-ballot invariants (cds-r-1, cds-resp-1..3, cds-fb-1..3;
 shared/standards/cds-hooks-checklist.md). Output is serialised without `null`, `""`, `[]` or
 `{}` (G-2); only `"cards": []` may be empty. Turning a report into cards is
-`bonecds.cds_hooks.cards`.
+`bonecds.cds_hooks._cards`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from bonecds.report.model import (
     Report,
     RuleExplanation,
 )
-from bonecds.report.render.words import condition_words, words
+from bonecds.report.render._words import condition_words, words
 
 __all__ = [
     "caution_sources",

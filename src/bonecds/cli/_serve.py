@@ -100,7 +100,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             service = create_app(_config(settings))  # a bad setting stops here: one line, exit 2
         os.environ[_SETTINGS] = json.dumps(settings)  # for the worker processes (spawned)
         uvicorn.run(
-            "bonecds.cli.serve:worker_app" if workers > 1 else service,
+            "bonecds.cli._serve:worker_app" if workers > 1 else service,
             factory=workers > 1,
             workers=workers,
             host=host,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bonecds._database import Database
-from bonecds.cds_hooks.models import Feedback
+from bonecds.cds_hooks._models import Feedback
 
 __all__ = ["ServiceStore", "open_store"]
 
