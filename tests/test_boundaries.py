@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,14 +99,62 @@ def test_the_issue_examples_no_longer_contraindicate(knowledge: Any) -> None:
     [
         ({"weight_kg": 1.0}, "weight_kg"),
         ({"weight_kg": 900}, "weight_kg"),
-        ({"age_years": 121}, "age_years"),
+        ({"age_years": 123}, "age_years"),
         ({"labs": {"crcl_ml_min": 401}}, "labs.crcl_ml_min"),
         ({"drivers": {"pdl1_tps_pct": 101}}, "drivers.pdl1_tps_pct"),
+        ({"meds": {"bma_dose_mg": 151}}, "meds.bma_dose_mg"),
+        ({"meds": {"previous_bma": {"dose_mg": 4000}}}, "meds.previous_bma.dose_mg"),
+        ({"meds": {"bma_interval_weeks": 105}}, "meds.bma_interval_weeks"),
+        ({"labs": {"vitamin_d_25oh": "1001 ng/mL"}}, "labs.vitamin_d_25oh"),
+        ({"labs": {"magnesium": "1001 mg/dL"}}, "labs.magnesium"),
     ],
 )
 def test_implausible_measurement_is_refused(data: dict[str, Any], field: str) -> None:
     line = next(p for p in problems_of(data) if f": {field}: " in p)
     assert "outside the plausible range" in line
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"age_years": 122},  # the longest verified lifespan: 122 years 164 days
+        {"meds": {"bma_interval_weeks": 104}},  # zoledronic acid 5 mg once every 2 years
+        {"meds": {"bma_dose_mg": 150, "previous_bma": {"dose_mg": 120}}},  # ibandronic acid
+        {"labs": {"vitamin_d_25oh": "1000 ng/mL", "magnesium": "20 mg/dL"}},
+        {"labs": {"vitamin_d_25oh": "2 ng/mL", "scr": "20 mg/dL"}},  # deficiency; dialysis
+        {"labs": {"alp_u_l": 8000, "cea_ng_ml": 20000}},  # no upper limit yet (review)
+    ],
+)
+def test_real_extremes_stay_within_their_ranges(data: dict[str, Any]) -> None:
+    parse_profile(data)
+
+
+def _readme_range_rows() -> list[tuple[list[str], str]]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Input limits and plausible ranges")[1].split("\n### ")[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows.append((re.findall(r"`([^`]+)`", cells[0]), cells[1]))
+    return rows
+
+
+def test_the_readme_table_states_each_range() -> None:
+    # Every field the README names (a path, or a pattern such as `labs.calcium_*`) shows the
+    # range RANGES has for it, and every bounded field is named.
+    documented = set()
+    for patterns, shown in _readme_range_rows():
+        for path in (p for p in RANGES if any(fnmatch.fnmatchcase(p, x) for x in patterns)):
+            documented.add(path)
+            limits = RANGES[path]
+            if limits.high is None:
+                assert "no upper limit" in shown or "not negative" in shown, path
+            else:
+                high = f"{limits.high:g}"
+                assert f"{limits.low:g}-{high}" in shown or f"up to {high}" in shown, path
+    bounded = {path for path, r in RANGES.items() if r.high is not None}
+    assert bounded - documented == set()
 
 
 def test_a_model_built_directly_is_checked_too(knowledge: Any) -> None:
