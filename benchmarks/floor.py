@@ -5,7 +5,7 @@ It reads the same `CompiledRule.pattern` dicts the engine registers and gives th
 cost of the rules engine against the least any evaluator of these patterns must do. It is a
 yardstick and a cross-check, never the decision engine (bonecds.evaluate always uses durable).
 
-Semantics copied from durable_rules 2.0.28 (measured in tests/test_floor.py and the probes of
+Semantics copied from durable_rules 2.0.28 (measured in tests/engine/test_floor.py and the probes of
 shared/durable-rules-notes.md):
 - a pattern is `{"all": [{alias: expression}, ...]}`; an alias ending in `$not` holds when *no*
   fact matches, any other when *some* fact does (no cross-fact references are compiled, so each

@@ -5,7 +5,7 @@
     python -m benchmarks.load --jti-only               # token verification cost vs live jti
 
 It starts `bonecds serve --workers N` on 127.0.0.1 with a key generated here, then sends the
-patient-view request of `tests/fhir/` (a synthetic patient) on a fixed schedule, whatever the
+patient-view request of `tests/data/fhir/` (a synthetic patient) on a fixed schedule, whatever the
 server's pace (open loop: a slow answer never delays the next send). Each request carries a
 fresh ES384 JWT with its own `jti`, signed before the clock starts so the client's signing does
 not compete for the CPU while measuring. Latency runs from the scheduled send time to the last
@@ -37,7 +37,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUEST = ROOT / "tests" / "fhir" / "patient-view-request.json"
+REQUEST = ROOT / "tests" / "data" / "fhir" / "patient-view-request.json"
 ISS = "https://load.example/"
 KID = "load-es384"
 WARM_UP_S = 3.0

@@ -317,7 +317,7 @@ def _leaf(test: FieldTest, tolerant: set[str]) -> dict[str, Any]:
         # durable_rules compares a missing referenced field as if it matched: guard both.
         return {"$and": [*({"$ex": {key: 1}} for key in present), expression]}
     # A constant comparison on a missing field never matches in durable_rules (measured, and
-    # pinned by tests/test_compiler.py), so unknown stays "not met" without a guard.
+    # pinned by tests/engine/test_compile.py), so unknown stays "not met" without a guard.
     return expression
 
 

@@ -5,7 +5,7 @@ the field (and the unit that would explain it), never evaluated. These are not d
 thresholds (those live only in the rules): they are wide limits that catch wrong units and
 typing errors. Every row names where its limits come from; a row whose limits have no
 published source yet says so, for clinical review. A new numeric profile field needs a row
-here (tests/test_boundaries.py checks that every numeric field has one).
+here (tests/profile/test_boundaries.py checks that every numeric field has one).
 """
 
 from __future__ import annotations

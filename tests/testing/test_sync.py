@@ -10,10 +10,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bonecds.cli.app import app
-from tests.conftest import FIXTURES, ROOT, RULES
+from tests.conftest import DATA, FIXTURES, ROOT, RULES
 
 runner = CliRunner()
-BAD = Path(__file__).parent / "bad_rules"
+BAD = DATA / "bad_rules"
 
 
 def run(*args: str) -> tuple[int, str, str]:

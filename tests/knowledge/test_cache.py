@@ -12,8 +12,8 @@ from bonecds.api import _build, evaluate, load_knowledge
 from bonecds.errors import RuleError
 from bonecds.knowledge import cache
 from bonecds.testing.scenarios import read_patient
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patient_fixtures" / "sample-breast-bone-mets.yaml"
 AS_OF = dt.date(2026, 11, 23)
 

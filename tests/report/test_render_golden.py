@@ -4,7 +4,7 @@ For every scenario with a JSON snapshot, its text (at the pipe width) and Markdo
 are pinned too, and the sample patient also in Chinese, with --explain, and as HTML. A missing
 snapshot fails. After a deliberate change, regenerate and review the diff:
 
-    BONECDS_UPDATE_GOLDEN=1 python -m pytest tests/test_render_golden.py -p no:cacheprovider
+    BONECDS_UPDATE_GOLDEN=1 python -m pytest tests/report/test_render_golden.py -p no:cacheprovider
     git diff patient_fixtures/golden
 """
 

@@ -11,9 +11,9 @@ import pytest
 from bonecds import RuleError, load_knowledge
 from bonecds.engine import compile as compiler
 from bonecds.knowledge.load import load_rules
-from tests.conftest import RULES
+from tests.conftest import DATA, ROOT, RULES
 
-BAD = sorted((Path(__file__).parent / "bad_rules").glob("*.yaml"))
+BAD = sorted((DATA / "bad_rules").glob("*.yaml"))
 SUPPORT = (
     "settings.yaml",
     "sources.yaml",
@@ -25,7 +25,7 @@ SUPPORT = (
 DIRECTORY_CODES: set[str] = set()
 # The engine's limit of patient fields per rule, lowered so that a small example reaches it.
 SMALL_ENGINE_LIMIT = 20
-README_RULES = (Path(__file__).parents[1] / "rules" / "README.md").read_text(encoding="utf-8")
+README_RULES = (ROOT / "rules" / "README.md").read_text(encoding="utf-8")
 
 
 def _rules_dir(tmp_path: Path, *files: Path) -> Path:
@@ -128,7 +128,7 @@ def test_deeply_nested_flow_mappings_are_one_line(tmp_path: Path) -> None:
 
 
 def test_infinite_threshold_is_refused_at_its_line(tmp_path: Path) -> None:
-    bad = Path(__file__).parent / "bad_rules" / "non-finite.yaml"
+    bad = DATA / "bad_rules" / "non-finite.yaml"
     text = bad.read_text(encoding="utf-8").replace("gte: .nan", "lt: -.inf")
     (tmp_path / "x.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(RuleError) as caught:
@@ -137,7 +137,7 @@ def test_infinite_threshold_is_refused_at_its_line(tmp_path: Path) -> None:
 
 
 def test_unknown_field_suggests_the_closest_name(tmp_path: Path) -> None:
-    bad = Path(__file__).parent / "bad_rules" / "unknown-field.yaml"
+    bad = DATA / "bad_rules" / "unknown-field.yaml"
     with pytest.raises(RuleError) as caught:
         load_rules(_rules_dir(tmp_path, bad))
     (diagnostic,) = [d for d in caught.value.diagnostics if d.code == "unknown-field"]

@@ -17,8 +17,9 @@ import pytest
 from bonecds.cds_hooks._feedback import open_store
 from bonecds.cds_hooks._models import Feedback
 from bonecds.errors import InputError
+from tests.conftest import DATA
 
-EXAMPLES = Path(__file__).resolve().parent / "fhir" / "cds-hooks-examples"
+EXAMPLES = DATA / "fhir" / "cds-hooks-examples"
 
 
 def _feedback(name: str) -> Feedback:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +21,9 @@ from bonecds.fhir.read import (
     parse_resources,
 )
 from bonecds.profile.model import Quantity
-from tests.conftest import AS_OF, FIXTURES, RULES
+from tests.conftest import AS_OF, DATA, FIXTURES, RULES
 
-FHIR = Path(__file__).parent / "fhir"
+FHIR = DATA / "fhir"
 BUNDLE: dict[str, Any] = json.loads((FHIR / "breast-bone-mets.json").read_text())
 EXAMPLES = FHIR / "cds-hooks-examples"
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds.cli.app import app
-from tests.conftest import FIXTURES, RULES
+from tests.conftest import DATA, FIXTURES, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
 runner = CliRunner()
@@ -136,7 +136,7 @@ def test_rules_check_ok_and_broken(tmp_path: Path) -> None:
     assert out.startswith("ok: ")
     for name in ("settings.yaml", "sources.yaml", "vocabulary.yaml"):
         (tmp_path / name).write_text((RULES / name).read_text(encoding="utf-8"), encoding="utf-8")
-    bad = Path(__file__).parent / "bad_rules"
+    bad = DATA / "bad_rules"
     for name in ("unknown-field.yaml", "duplicate-key.yaml"):
         (tmp_path / name).write_text((bad / name).read_text(encoding="utf-8"), encoding="utf-8")
     code, out, err = run("rules", "check", str(tmp_path))

@@ -38,9 +38,9 @@ from bonecds.cds_hooks.app import SERVER_OPTIONS, ServiceConfig, create_app
 from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer, load_issuers
 from bonecds.cli.app import app as cli
 from bonecds.errors import InputError
-from tests.conftest import AS_OF, RULES
+from tests.conftest import AS_OF, DATA, RULES
 
-FHIR = Path(__file__).parent / "fhir"
+FHIR = DATA / "fhir"
 EXAMPLES = FHIR / "cds-hooks-examples"  # copied spec examples: see the README there
 ISS = "https://ehr.test.example/"
 KID = "test-es384"

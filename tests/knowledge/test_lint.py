@@ -10,9 +10,9 @@ import pytest
 
 from bonecds.knowledge.lint import Domain, field_domain, lint_knowledge
 from bonecds.knowledge.load import load_rules
-from tests.conftest import RULES
+from tests.conftest import DATA, RULES
 
-EXAMPLES = sorted((Path(__file__).parent / "lint_rules").glob("*.yaml"))
+EXAMPLES = sorted((DATA / "lint_rules").glob("*.yaml"))
 SUPPORT = ("settings.yaml", "sources.yaml", "vocabulary.yaml", "d-bone-modifying-agents.yaml")
 
 
@@ -89,7 +89,7 @@ def test_crcl_dosing_bands_with_a_gap_are_found(tmp_path: Path) -> None:
 def test_an_integer_score_split_at_12_and_13_has_no_gap(tmp_path: Path) -> None:
     for name in SUPPORT:
         shutil.copy(RULES / name, tmp_path / name)
-    example = (Path(__file__).parent / "lint_rules" / "threshold-gap.yaml").read_text("utf-8")
+    example = (DATA / "lint_rules" / "threshold-gap.yaml").read_text("utf-8")
     example = example.replace("derived.crcl_ml_min", "spine.sins")
     example = example.replace("gte: 50}", "gte: 13}").replace("lte: 60}", "lte: 18}")
     example = example.replace("gte: 30}", "gte: 7}").replace("lt: 45}", "lte: 12}")

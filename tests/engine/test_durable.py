@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from bonecds import Knowledge, Report, evaluate
 from bonecds.engine import durable as engine
 from bonecds.errors import InternalError
 from bonecds.testing.synthetic import synthetic_cohort, synthetic_profile
-from tests.conftest import AS_OF, RULES
+from tests.conftest import AS_OF, ROOT, RULES
 
 BREAST = {
     "age_years": 60,
@@ -161,7 +160,7 @@ REFERENCE_SCRIPT = """
 import json, sys, datetime as dt
 from bonecds import load_knowledge, evaluate
 from bonecds.testing.synthetic import synthetic_cohort
-from tests.test_engine import signature
+from tests.engine.test_durable import signature
 k = load_knowledge(sys.argv[1])
 cohort = synthetic_cohort(int(sys.argv[2]), seed=11)
 print(json.dumps([signature(evaluate(p, k, dt.date(2026, 11, 23))) for p in cohort]))
@@ -172,7 +171,7 @@ def _soak(knowledge: Knowledge, distinct: int, evaluations: int, warm_up: int) -
     """Evaluate `evaluations` profiles drawn from `distinct` ones in this process; return how
     many reports differ from a fresh process's (no earlier state at all) and the RSS growth in
     MB after `warm_up` evaluations (caches, allocator arenas)."""
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     completed = subprocess.run(
         [sys.executable, "-c", REFERENCE_SCRIPT, str(RULES), str(distinct)],
         capture_output=True,
@@ -246,7 +245,7 @@ def _survives(script: str) -> list[str]:
         capture_output=True,
         text=True,
         check=False,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
     )
     assert completed.returncode == 0, completed.stderr[-500:]
     return completed.stdout.splitlines()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,10 +32,9 @@ from bonecds.cds_hooks._models import (
 from bonecds.fhir.orders import DraftOrder
 from bonecds.report.model import Report
 from bonecds.testing.scenarios import load_scenario
-from tests.conftest import AS_OF, FIXTURES
+from tests.conftest import AS_OF, DATA, FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = Path(__file__).parent / "fhir" / "cds-hooks-examples"
+EXAMPLES = DATA / "fhir" / "cds-hooks-examples"
 SOURCE = Source(label="bonecds (research prototype)", url="https://bonecds.example/about")
 
 

@@ -219,7 +219,7 @@ def test_cli_batch_missing_input_exits_2(tmp_path: Path) -> None:
 
 def _bulk_export(directory: Path) -> dict[str, Any]:
     """The FHIR test Bundle as a Bulk Data export, with a second patient and a bad Patient line."""
-    bundle = json.loads((ROOT / "tests" / "fhir" / "breast-bone-mets.json").read_text())
+    bundle = json.loads((ROOT / "tests" / "data" / "fhir" / "breast-bone-mets.json").read_text())
     files: dict[str, list[str]] = {}
     for copy in ("", "-2"):
         for entry in bundle["entry"]:

@@ -18,8 +18,8 @@ from bonecds.cli.app import app
 from bonecds.testing.audit import AuditStore, replay
 from bonecds.testing.regression import scenario_files
 from bonecds.testing.scenarios import read_patient
-from tests.conftest import AS_OF, FIXTURES, RULES
-from tests.test_service import _bind, _start, _stop, request
+from tests.cds_hooks.test_app import _bind, _start, _stop, request
+from tests.conftest import AS_OF, DATA, FIXTURES, RULES
 
 runner = CliRunner()
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -139,7 +139,7 @@ def test_the_service_stores_records_that_replay(
 
 
 def test_a_fhir_input_replays_with_its_mapping_notes(tmp_path: Path) -> None:
-    bundle = Path(__file__).parent / "fhir" / "breast-bone-mets.json"
+    bundle = DATA / "fhir" / "breast-bone-mets.json"
     record = tmp_path / "audit.json"
     code, out, _ = run("evaluate", str(bundle), "--as-of", "2026-11-23", "--audit", str(record))
     assert code == 0

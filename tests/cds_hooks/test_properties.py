@@ -13,7 +13,6 @@ import copy
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +26,9 @@ from bonecds import Knowledge
 from bonecds.cds_hooks._feedback import open_store
 from bonecds.cds_hooks.app import ServiceConfig, create_app
 from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, DATA
 
-FHIR = Path(__file__).parent / "fhir"
+FHIR = DATA / "fhir"
 BASE = "http://bonecds.test"
 ISS = "https://ehr.test.example/"
 KID = "prop-es384"

@@ -6,7 +6,6 @@ import datetime as dt
 import fnmatch
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from bonecds import BonecdsError, ProfileError
 from bonecds.api import evaluate, evaluate_data, load_knowledge
 from bonecds.profile.model import PatientProfile, load_profile, parse_profile, read_structured
 from bonecds.profile.plausibility import RANGES, numeric_fields
+from tests.conftest import ROOT
 
 DATE = dt.date(2026, 11, 23)
 
@@ -130,7 +130,7 @@ def test_real_extremes_stay_within_their_ranges(data: dict[str, Any]) -> None:
 
 
 def _readme_range_rows() -> list[tuple[list[str], str]]:
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Input limits and plausible ranges")[1].split("\n### ")[0]
     rows = []
     for line in section.splitlines():
