@@ -655,6 +655,18 @@ def test_an_unresolvable_subject_is_skipped_with_a_note(reference: str) -> None:
     assert "Observation/o-x: subject: reference not resolved to a Patient; not used" in result.notes
 
 
+def test_a_urn_uuid_subject_without_its_entry_is_the_patient_of_that_id() -> None:
+    """A prefetch built from a Synthea transaction: `urn:uuid:<Patient.id>` subjects, no
+    fullUrls. The Patient of that id is this record's; another uuid stays unresolved."""
+    scr = observation("o-x", "2160-0", 9.9, "mg/dL", effectiveDateTime=LATEST)
+    scr["subject"] = {"reference": "urn:uuid:pt-breast-1"}
+    assert mapped(resources(scr), patient_id="pt-breast-1").profile.labs.scr.value == 9.9
+    other = {**scr, "id": "o-y", "subject": {"reference": "urn:uuid:someone-else"}}
+    result = mapped(resources(other), patient_id="pt-breast-1")
+    assert result.profile.labs.scr.value == 1.3
+    assert "Observation/o-y: subject: reference not resolved to a Patient; not used" in result.notes
+
+
 @pytest.mark.parametrize(
     "deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "1989-05-01"}]
 )

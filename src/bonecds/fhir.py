@@ -346,7 +346,15 @@ class _Builder:
             is_patient = target.get("resourceType") == "Patient" and target.get("id")
             return str(target["id"]) if is_patient else None
         match = PATIENT_REFERENCE.search(reference)
-        return match.group(1) if match else None
+        if match:
+            return match.group(1)
+        # `urn:uuid:<id>` without its Bundle entry (a prefetch or export built from a Synthea
+        # transaction): this record's Patient when one of that id is here, as batch resolves
+        # it; any other uuid stays unresolved (noted, not used).
+        patient = self.index.get(f"Patient/{reference.removeprefix('urn:uuid:')}")
+        if reference.startswith("urn:uuid:") and isinstance(patient, dict):
+            return str(patient["id"])
+        return None
 
     def _set(self, path: str, value: Any, date: str = "") -> None:
         node = self.data
