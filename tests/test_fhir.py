@@ -487,6 +487,33 @@ def test_unrecognised_medicines_are_listed_not_dropped() -> None:
     )
 
 
+@pytest.mark.parametrize("reference", ["#med2", "Medication/med2"])
+def test_a_resolved_medication_reference_to_another_medicine_is_listed(reference: str) -> None:
+    """US Core's contained and referenced Axid: the Medication is read, so the medicine is
+    known (not a bone agent): listed by name, and the list stays complete."""
+    axid = {
+        "resourceType": "Medication",
+        "id": "med2",
+        "code": {"coding": [{"system": RXNORM, "code": "582620"}], "text": "Nizatidine"},
+    }
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-axid",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationReference": {"reference": reference},
+    }
+    if reference.startswith("#"):
+        request["contained"] = [axid]
+    items = resources(request) if reference.startswith("#") else resources(request, axid)
+    result = mapped(items, complete=frozenset({"medications"}))
+    assert result.profile.meds.current_bma == []
+    assert not any(n.startswith("medication list incomplete") for n in result.notes)
+    assert "MedicationRequest/mr-axid" in result.notes[-1]
+    assert result.notes[-1].startswith("medicines not recognised")
+
+
 def test_systemic_therapy_classes_receptors_and_a_stopped_bma_are_mapped() -> None:
     er = observation("o-er", "85337-4", 0, "1")
     del er["valueQuantity"]

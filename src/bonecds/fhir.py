@@ -510,10 +510,11 @@ class _Builder:
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
-        if reference and resolve_medication(request, self.index) is None:
+        unresolved = bool(reference) and resolve_medication(request, self.index) is None
+        if unresolved:
             how = "read from its display text" if agent else "medicine unknown"
             self.notes.append(f"{name}: medicationReference not resolved; {how}")
-        if agent is None and reference and not request.get("medicationCodeableConcept"):
+        if agent is None and unresolved and not request.get("medicationCodeableConcept"):
             self.meds_incomplete = True
         elif agent is None:
             self.unrecognised.append(name)
