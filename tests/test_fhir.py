@@ -159,6 +159,18 @@ def test_a_quantity_without_ucum_system_drops_that_value_with_a_note() -> None:
     )
 
 
+def test_a_ucum_quantity_without_a_code_is_named_so_in_its_note() -> None:
+    """US Core 7.0.0 serum calcium: UCUM system, `unit` text, no `code` (not "unit 'None'")."""
+    item = observation("o-nocode", "17861-6", 7.7, "mg/dL", effectiveDateTime="2026-11-23")
+    del item["valueQuantity"]["code"]
+    result = mapped(resources(item))
+    assert result.profile.labs.calcium_total is None
+    assert (
+        "Observation/o-nocode: valueQuantity.code: unit without a UCUM code is not accepted for "
+        "LOINC 17861-6 (use mg/dL, mmol/L); value not used"
+    ) in result.notes
+
+
 @pytest.mark.parametrize("unit", ["mg/dl", "mg/dL"])
 def test_ucum_lower_case_litre_is_the_same_unit(unit: str) -> None:
     item = observation("o-dl", "17861-6", 9.1, unit, effectiveDateTime="2026-11-23")

@@ -737,11 +737,10 @@ class _Builder:
             return None
         unit = _ucum_unit(quantity.get("code"), analyte)
         if quantity.get("system") != UCUM or unit is None:
-            shown = (
-                f"'{quantity.get('code')}'"
-                if quantity.get("system") == UCUM
-                else "without a UCUM system and code"
-            )
+            shown = "without a UCUM system and code"
+            if quantity.get("system") == UCUM:
+                ucum = quantity.get("code")
+                shown = f"'{ucum}'" if isinstance(ucum, str) else "without a UCUM code"
             self.notes.append(
                 f"{_name(observation)}: {where}.code: unit {shown} is not accepted for LOINC "
                 f"{code} (use {', '.join(UNITS[analyte])}); value not used"
