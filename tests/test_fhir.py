@@ -587,6 +587,32 @@ def test_snomed_primaries_of_published_examples_are_mapped(code: str, site: str)
     assert profile.primary.site == site
 
 
+@pytest.mark.parametrize("code", ["93761005", "109838007", "363406005"])
+def test_synthea_colon_cancer_codes_are_a_colorectal_primary(code: str) -> None:
+    primary = condition("c-colon", SNOMED, code)
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.site == "colorectal"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("126906006", "neoplasm of unspecified behaviour: primary.site not set from it"),
+        ("92691004", "carcinoma in situ, not invasive: primary.site not set from it"),
+        ("162573006", "a suspected diagnosis: not used"),
+    ],
+)
+def test_synthea_neoplasm_in_situ_and_suspected_codes_are_notes_with_a_reason(
+    code: str, reason: str
+) -> None:
+    """Synthea's prostate and lung codes that are not an invasive cancer: the reason is said."""
+    item = condition("c-syn", SNOMED, code)
+    item["code"]["coding"][0]["display"] = "Synthea display"
+    result = mapped(resources(item, drop=("c-primary",)))
+    assert result.profile.primary.site is None
+    assert f"Condition/c-syn (Synthea display): {reason}" in result.notes
+
+
 @pytest.mark.parametrize(
     "broken",
     [

@@ -29,6 +29,7 @@ from bonecds.fhir_codes import (
     BONE_SITE_WORDS,
     BONE_SITES,
     CONDITION_CODES,
+    CONDITION_NOTES,
     CURRENT_STATUS,
     DISEASE_STATUS,
     DISEASE_STATUS_LOINC,
@@ -420,6 +421,9 @@ class _Builder:
             self.notes.append(f"{name}: metastasis outside bone ({where}): lesion count unknown")
         if "cancer-unspecified" in concepts:
             self.notes.append(f"{name}: cancer of unspecified type: primary.site not set from it")
+        for concept in sorted(concepts & CONDITION_NOTES.keys()):
+            text = concept_text(condition.get("code"))
+            self.notes.append(f"{name} ({text}): {CONDITION_NOTES[concept]}")
         if not concepts and not morphology:
             self.notes.append(f"{name} ({concept_text(condition.get('code'))}): not used")
 

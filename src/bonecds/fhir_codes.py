@@ -39,6 +39,14 @@ CONDITION_CODES: dict[tuple[str, str], str] = {
     (SNOMED, "424132000"): "lung_nsclc",  # NSCLC, TNM stage 1: a descendant of 254637007 (U)
     (SNOMED, "363346000"): "cancer-unspecified",  # Malignant neoplastic disease (mCODE root)
     (SNOMED, "254632001"): "lung_sclc",
+    # Synthea's codes (seen in its R4 output with these displays; hierarchy U): colon cancer,
+    # and its prostate and lung codes that are not an invasive cancer (a note with the reason).
+    (SNOMED, "93761005"): "colorectal",  # Primary malignant neoplasm of colon
+    (SNOMED, "109838007"): "colorectal",  # Overlapping malignant neoplasm of colon
+    (SNOMED, "363406005"): "colorectal",  # Malignant neoplasm of colon
+    (SNOMED, "126906006"): "neoplasm-unspecified",  # Neoplasm of prostate
+    (SNOMED, "92691004"): "in-situ",  # Carcinoma in situ of prostate
+    (SNOMED, "162573006"): "suspected",  # Suspected lung cancer (situation)
     **{(s, "C64"): "renal" for s in (ICD10CM, ICD10)},
     **{(s, "C90.0"): "myeloma" for s in (ICD10CM, ICD10)},
     **{(s, c): "colorectal" for s in (ICD10CM, ICD10) for c in ("C18", "C19", "C20")},  # U
@@ -51,6 +59,12 @@ CONDITION_CODES: dict[tuple[str, str], str] = {
     (ICD10CM, "M87.180"): "mronj",
     (ICD10CM, "Z33.1"): "pregnant",
     (SNOMED, "77386006"): "pregnant",
+}
+# Condition concepts that are noted, with the reason, rather than mapped.
+CONDITION_NOTES = {
+    "neoplasm-unspecified": "neoplasm of unspecified behaviour: primary.site not set from it",
+    "in-situ": "carcinoma in situ, not invasive: primary.site not set from it",
+    "suspected": "a suspected diagnosis: not used",
 }
 PRIMARY_SITES = {"breast", "prostate", "lung", "lung_nsclc", "lung_sclc", "renal", "myeloma"}
 PRIMARY_SITES |= {"colorectal", "other", "bone-primary", "gctb"}
