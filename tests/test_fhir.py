@@ -378,6 +378,16 @@ def test_egfr_is_not_used_as_creatinine_clearance() -> None:
             "ibandronate",
         ),
         ({"medicationCodeableConcept": {"text": "amoxicillin"}}, None),
+        # Synthea's displays (RxNorm product codes not in the table): read by name.
+        (
+            {"medicationCodeableConcept": {"text": "1 ML DOCEtaxel 20 MG/ML Injection"}},
+            "chemotherapy",
+        ),
+        (
+            {"medicationCodeableConcept": {"text": "10 ML oxaliplatin 5 MG/ML Injection"}},
+            "chemotherapy",
+        ),
+        ({"medicationCodeableConcept": {"text": "Leucovorin 100 MG Injection"}}, None),
     ],
 )
 def test_drugs_are_identified_by_code_system_and_name(

@@ -227,7 +227,8 @@ _DRUG_ROWS = (
         "chemotherapy",
         "3002 3639 56946 309311 5650 11202",
         "",
-        "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine",
+        "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine"
+        " docetaxel oxaliplatin",  # the last two by name only, as Synthea prescribes them
     ),
     (
         "ici",
