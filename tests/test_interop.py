@@ -21,10 +21,10 @@ from bonecds.batch import BatchOptions, run_batch
 from bonecds.cli import app
 from bonecds.errors import InputError, ProfileError
 from bonecds.fhir import bundle_mapping
-from bonecds.profile import load_profile
+from bonecds.profile import MAX_INPUT_BYTES, load_profile
 from bonecds.service import ServiceConfig, _after_signing, create_app
 from tests.conftest import AS_OF, RULES
-from tests.interop.cases import CASES, HERE
+from tests.interop.cases import CASES, HERE, oversized
 
 EXPECTED = HERE / "expected"
 UPDATE = os.environ.get("BONECDS_UPDATE_INTEROP") == "1"  # rewrite expected/ (review the diff)
@@ -172,3 +172,29 @@ def test_a_bone_metastasis_patient_from_mcode_is_the_same_patient_as_its_profile
         ]
         assert reports[0]["ranked"], "a bone-metastasis patient gets options"
         assert {k: reports[0][k] for k in _DECISIONS} == {k: reports[1][k] for k in _DECISIONS}
+
+
+def test_a_bundle_over_the_input_limit_is_refused_cleanly(
+    knowledge: Knowledge, tmp_path: Path
+) -> None:
+    """Over 2 MiB (README, Input limits): the CLI refuses the file in one line; in a Bulk Data
+    export that patient is one error line and the other patients are still evaluated."""
+    bundle = oversized()
+    text = json.dumps(bundle)
+    assert len(text.encode()) > MAX_INPUT_BYTES
+    source = tmp_path / "oversized.json"
+    source.write_text(text, encoding="utf-8")
+    args = ["evaluate", str(source), "-f", "json", "--as-of", AS_OF.isoformat()]
+    result = CliRunner().invoke(app, [*args, "--rules", str(RULES)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().endswith(f"larger than {MAX_INPUT_BYTES} bytes; not a profile")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+    both = {**bundle, "entry": bundle["entry"] + CASES["us-core-amy-shaw"]()["entry"]}
+    _bulk_export(both, tmp_path / "export")
+    options = BatchOptions(tmp_path / "export", tmp_path / "out.ndjson", as_of=AS_OF)
+    summary = run_batch(options, knowledge)
+    assert (summary.records, summary.reports, summary.bad_records) == (2, 1, 1)
+    errors = options.errors_path.read_text(encoding="utf-8").splitlines()
+    assert len(errors) == 1 and f"larger than {MAX_INPUT_BYTES} bytes" in errors[0]

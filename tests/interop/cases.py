@@ -153,10 +153,12 @@ def synthea_luis_miguel_delarosa() -> dict[str, Any]:
 
 
 def oversized() -> dict[str, Any]:
-    """Not a case: Andy Schaden's Synthea Bundle with its entries three times over, which is
-    over the 2 MiB input limit (README, Input limits): refused in one line, never parsed."""
+    """Not a case: Andy Schaden's Synthea Bundle with every entry but his Patient seven times
+    over, which is over the 2 MiB input limit (README, Input limits), also as the one Bundle
+    batch assembles for him from a Bulk Data export: refused in one line, never evaluated."""
     bundle = synthea_andy_schaden()
-    return {**bundle, "entry": bundle["entry"] * 3}
+    patient, *rest = bundle["entry"]
+    return {**bundle, "entry": [patient, *rest * 7]}
 
 
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
