@@ -197,4 +197,5 @@ def test_a_bundle_over_the_input_limit_is_refused_cleanly(
     summary = run_batch(options, knowledge)
     assert (summary.records, summary.reports, summary.bad_records) == (2, 1, 1)
     errors = options.errors_path.read_text(encoding="utf-8").splitlines()
-    assert len(errors) == 1 and f"larger than {MAX_INPUT_BYTES} bytes" in errors[0]
+    assert len(errors) == 1
+    assert f"larger than {MAX_INPUT_BYTES} bytes" in errors[0]
