@@ -388,6 +388,10 @@ def test_egfr_is_not_used_as_creatinine_clearance() -> None:
             "chemotherapy",
         ),
         ({"medicationCodeableConcept": {"text": "Leucovorin 100 MG Injection"}}, None),
+        ({"medicationCodeableConcept": {"text": "Etoposide 100 MG Injection"}}, "chemotherapy"),
+        ({"medicationCodeableConcept": {"text": "predniSONE 5 MG Oral Tablet"}}, "corticosteroid"),
+        ({"medicationCodeableConcept": {"text": "Hydrocortisone 10 MG/ML Topical Cream"}}, None),
+        ({"medicationCodeableConcept": {"text": "Methotrexate 10 MG Oral Tablet"}}, None),
     ],
 )
 def test_drugs_are_identified_by_code_system_and_name(

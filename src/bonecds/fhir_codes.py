@@ -216,7 +216,8 @@ _DRUG_ROWS = (
     ("pamidronate", "11473", "M05BA03", "pamidron aredia 帕米膦酸"),
     ("ibandronate", "115264", "M05BA06", "ibandron bondronat boniva 伊班膦酸"),
     ("antiangiogenic", "253337", "L01FG01 L01XC07", "bevacizumab 贝伐珠单抗"),
-    ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松"),
+    # prednisone / prednisolone by name only (Synthea); topical and inhaled steroids are not listed
+    ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松 prednisone prednisolone"),
     ("aromatase_inhibitor", "84857", "", "anastrozole letrozole exemestane"),  # 84857: mCODE
     ("tamoxifen", "", "", "tamoxifen"),
     ("anti_her2", "", "", "trastuzumab pertuzumab"),
@@ -228,7 +229,7 @@ _DRUG_ROWS = (
         "3002 3639 56946 309311 5650 11202",
         "",
         "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine"
-        " docetaxel oxaliplatin",  # the last two by name only, as Synthea prescribes them
+        " docetaxel oxaliplatin etoposide",  # the last three by name only (Synthea prescribes them)
     ),
     (
         "ici",
