@@ -172,3 +172,33 @@ def test_a_bone_metastasis_patient_from_mcode_is_the_same_patient_as_its_profile
         ]
         assert reports[0]["ranked"], "a bone-metastasis patient gets options"
         assert {k: reports[0][k] for k in _DECISIONS} == {k: reports[1][k] for k in _DECISIONS}
+
+
+def test_a_bundle_over_the_input_limit_is_refused_cleanly(
+    knowledge: Knowledge, tmp_path: Path
+) -> None:
+    """Over 2 MiB (README, Input limits): the CLI refuses the file in one line; in a Bulk Data
+    export that patient is one error line and the other patients are still evaluated."""
+    from tests.interop.cases import oversized  # imported here: the module head stays as it is
+
+    limit = 2 * 1024 * 1024  # profile.MAX_INPUT_BYTES, as the README states it
+    bundle = oversized()
+    text = json.dumps(bundle)
+    assert len(text.encode()) > limit
+    source = tmp_path / "oversized.json"
+    source.write_text(text, encoding="utf-8")
+    args = ["evaluate", str(source), "-f", "json", "--as-of", AS_OF.isoformat()]
+    result = CliRunner().invoke(app, [*args, "--rules", str(RULES)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().endswith(f"larger than {limit} bytes; not a profile")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+    both = {**bundle, "entry": bundle["entry"] + CASES["us-core-amy-shaw"]()["entry"]}
+    _bulk_export(both, tmp_path / "export")
+    options = BatchOptions(tmp_path / "export", tmp_path / "out.ndjson", as_of=AS_OF)
+    summary = run_batch(options, knowledge)
+    assert (summary.records, summary.reports, summary.bad_records) == (2, 1, 1)
+    errors = options.errors_path.read_text(encoding="utf-8").splitlines()
+    assert len(errors) == 1
+    assert f"larger than {limit} bytes" in errors[0]

@@ -158,6 +158,18 @@ def test_a_quantity_without_ucum_system_drops_that_value_with_a_note() -> None:
     )
 
 
+def test_a_ucum_quantity_without_a_code_is_named_so_in_its_note() -> None:
+    """US Core 7.0.0 serum calcium: UCUM system, `unit` text, no `code` (not "unit 'None'")."""
+    item = observation("o-nocode", "17861-6", 7.7, "mg/dL", effectiveDateTime="2026-11-23")
+    del item["valueQuantity"]["code"]
+    result = mapped(resources(item))
+    assert result.profile.labs.calcium_total is None
+    assert (
+        "Observation/o-nocode: valueQuantity.code: unit without a UCUM code is not accepted for "
+        "LOINC 17861-6 (use mg/dL, mmol/L); value not used"
+    ) in result.notes
+
+
 @pytest.mark.parametrize("unit", ["mg/dl", "mg/dL"])
 def test_ucum_lower_case_litre_is_the_same_unit(unit: str) -> None:
     item = observation("o-dl", "17861-6", 9.1, unit, effectiveDateTime="2026-11-23")
@@ -365,6 +377,20 @@ def test_egfr_is_not_used_as_creatinine_clearance() -> None:
             "ibandronate",
         ),
         ({"medicationCodeableConcept": {"text": "amoxicillin"}}, None),
+        # Synthea's displays (RxNorm product codes not in the table): read by name.
+        (
+            {"medicationCodeableConcept": {"text": "1 ML DOCEtaxel 20 MG/ML Injection"}},
+            "chemotherapy",
+        ),
+        (
+            {"medicationCodeableConcept": {"text": "10 ML oxaliplatin 5 MG/ML Injection"}},
+            "chemotherapy",
+        ),
+        ({"medicationCodeableConcept": {"text": "Leucovorin 100 MG Injection"}}, None),
+        ({"medicationCodeableConcept": {"text": "Etoposide 100 MG Injection"}}, "chemotherapy"),
+        ({"medicationCodeableConcept": {"text": "predniSONE 5 MG Oral Tablet"}}, "corticosteroid"),
+        ({"medicationCodeableConcept": {"text": "Hydrocortisone 10 MG/ML Topical Cream"}}, None),
+        ({"medicationCodeableConcept": {"text": "Methotrexate 10 MG Oral Tablet"}}, None),
     ],
 )
 def test_drugs_are_identified_by_code_system_and_name(
@@ -486,6 +512,33 @@ def test_unrecognised_medicines_are_listed_not_dropped() -> None:
     )
 
 
+@pytest.mark.parametrize("reference", ["#med2", "Medication/med2"])
+def test_a_resolved_medication_reference_to_another_medicine_is_listed(reference: str) -> None:
+    """US Core's contained and referenced Axid: the Medication is read, so the medicine is
+    known (not a bone agent): listed by name, and the list stays complete."""
+    axid = {
+        "resourceType": "Medication",
+        "id": "med2",
+        "code": {"coding": [{"system": RXNORM, "code": "582620"}], "text": "Nizatidine"},
+    }
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-axid",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pt-breast-1"},
+        "medicationReference": {"reference": reference},
+    }
+    if reference.startswith("#"):
+        request["contained"] = [axid]
+    items = resources(request) if reference.startswith("#") else resources(request, axid)
+    result = mapped(items, complete=frozenset({"medications"}))
+    assert result.profile.meds.current_bma == []
+    assert not any(n.startswith("medication list incomplete") for n in result.notes)
+    assert "MedicationRequest/mr-axid" in result.notes[-1]
+    assert result.notes[-1].startswith("medicines not recognised")
+
+
 def test_systemic_therapy_classes_receptors_and_a_stopped_bma_are_mapped() -> None:
     er = observation("o-er", "85337-4", 0, "1")
     del er["valueQuantity"]
@@ -545,6 +598,32 @@ def test_snomed_primaries_of_published_examples_are_mapped(code: str, site: str)
     primary = condition("c-snomed", SNOMED, code)
     profile = mapped(resources(primary, drop=("c-primary",))).profile
     assert profile.primary.site == site
+
+
+@pytest.mark.parametrize("code", ["93761005", "109838007", "363406005"])
+def test_synthea_colon_cancer_codes_are_a_colorectal_primary(code: str) -> None:
+    primary = condition("c-colon", SNOMED, code)
+    profile = mapped(resources(primary, drop=("c-primary",))).profile
+    assert profile.primary.site == "colorectal"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("126906006", "neoplasm of unspecified behaviour: primary.site not set from it"),
+        ("92691004", "carcinoma in situ, not invasive: primary.site not set from it"),
+        ("162573006", "a suspected diagnosis: not used"),
+    ],
+)
+def test_synthea_neoplasm_in_situ_and_suspected_codes_are_notes_with_a_reason(
+    code: str, reason: str
+) -> None:
+    """Synthea's prostate and lung codes that are not an invasive cancer: the reason is said."""
+    item = condition("c-syn", SNOMED, code)
+    item["code"]["coding"][0]["display"] = "Synthea display"
+    result = mapped(resources(item, drop=("c-primary",)))
+    assert result.profile.primary.site is None
+    assert f"Condition/c-syn (Synthea display): {reason}" in result.notes
 
 
 @pytest.mark.parametrize(
@@ -652,6 +731,18 @@ def test_an_unresolvable_subject_is_skipped_with_a_note(reference: str) -> None:
     result = mapped(resources(scr), patient_id="pt-breast-1")
     assert result.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")  # not 9.9
     assert "Observation/o-x: subject: reference not resolved to a Patient; not used" in result.notes
+
+
+def test_a_urn_uuid_subject_without_its_entry_is_the_patient_of_that_id() -> None:
+    """A prefetch built from a Synthea transaction: `urn:uuid:<Patient.id>` subjects, no
+    fullUrls. The Patient of that id is this record's; another uuid stays unresolved."""
+    scr = observation("o-x", "2160-0", 9.9, "mg/dL", effectiveDateTime=LATEST)
+    scr["subject"] = {"reference": "urn:uuid:pt-breast-1"}
+    assert mapped(resources(scr), patient_id="pt-breast-1").profile.labs.scr.value == 9.9
+    other = {**scr, "id": "o-y", "subject": {"reference": "urn:uuid:someone-else"}}
+    result = mapped(resources(other), patient_id="pt-breast-1")
+    assert result.profile.labs.scr.value == 1.3
+    assert "Observation/o-y: subject: reference not resolved to a Patient; not used" in result.notes
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,14 @@ CONDITION_CODES: dict[tuple[str, str], str] = {
     (SNOMED, "424132000"): "lung_nsclc",  # NSCLC, TNM stage 1: a descendant of 254637007 (U)
     (SNOMED, "363346000"): "cancer-unspecified",  # Malignant neoplastic disease (mCODE root)
     (SNOMED, "254632001"): "lung_sclc",
+    # Synthea's codes (seen in its R4 output with these displays; hierarchy U): colon cancer,
+    # and its prostate and lung codes that are not an invasive cancer (a note with the reason).
+    (SNOMED, "93761005"): "colorectal",  # Primary malignant neoplasm of colon
+    (SNOMED, "109838007"): "colorectal",  # Overlapping malignant neoplasm of colon
+    (SNOMED, "363406005"): "colorectal",  # Malignant neoplasm of colon
+    (SNOMED, "126906006"): "neoplasm-unspecified",  # Neoplasm of prostate
+    (SNOMED, "92691004"): "in-situ",  # Carcinoma in situ of prostate
+    (SNOMED, "162573006"): "suspected",  # Suspected lung cancer (situation)
     **{(s, "C64"): "renal" for s in (ICD10CM, ICD10)},
     **{(s, "C90.0"): "myeloma" for s in (ICD10CM, ICD10)},
     **{(s, c): "colorectal" for s in (ICD10CM, ICD10) for c in ("C18", "C19", "C20")},  # U
@@ -101,6 +109,12 @@ CONDITION_CODES: dict[tuple[str, str], str] = {
     (ICD10CM, "M87.180"): "mronj",
     (ICD10CM, "Z33.1"): "pregnant",
     (SNOMED, "77386006"): "pregnant",
+}
+# Condition concepts that are noted, with the reason, rather than mapped.
+CONDITION_NOTES = {
+    "neoplasm-unspecified": "neoplasm of unspecified behaviour: primary.site not set from it",
+    "in-situ": "carcinoma in situ, not invasive: primary.site not set from it",
+    "suspected": "a suspected diagnosis: not used",
 }
 PRIMARY_SITES = {"breast", "prostate", "lung", "lung_nsclc", "lung_sclc", "renal", "myeloma"}
 PRIMARY_SITES |= {"colorectal", "other", "bone-primary", "gctb"}
@@ -252,7 +266,8 @@ _DRUG_ROWS = (
     ("pamidronate", "11473", "M05BA03", "pamidron aredia 帕米膦酸"),
     ("ibandronate", "115264", "M05BA06", "ibandron bondronat boniva 伊班膦酸"),
     ("antiangiogenic", "253337", "L01FG01 L01XC07", "bevacizumab 贝伐珠单抗"),
-    ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松"),
+    # prednisone / prednisolone by name only (Synthea); topical and inhaled steroids are not listed
+    ("corticosteroid", "3264", "H02AB02", "dexamethasone 地塞米松 prednisone prednisolone"),
     ("aromatase_inhibitor", "84857", "", "anastrozole letrozole exemestane"),  # 84857: mCODE
     ("tamoxifen", "", "", "tamoxifen"),
     ("anti_her2", "", "", "trastuzumab pertuzumab"),
@@ -263,7 +278,8 @@ _DRUG_ROWS = (
         "chemotherapy",
         "3002 3639 56946 309311 5650 11202",
         "",
-        "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine",
+        "cyclophosphamide doxorubicin paclitaxel cisplatin idarubicin vincristine"
+        " docetaxel oxaliplatin etoposide",  # the last three by name only (Synthea prescribes them)
     ),
     (
         "ici",

@@ -29,6 +29,7 @@ from bonecds.fhir.codes import (
     BONE_SITE_WORDS,
     BONE_SITES,
     CONDITION_CODES,
+    CONDITION_NOTES,
     CURRENT_STATUS,
     DISEASE_STATUS,
     DISEASE_STATUS_LOINC,
@@ -357,7 +358,15 @@ class _Builder:
             is_patient = target.get("resourceType") == "Patient" and target.get("id")
             return str(target["id"]) if is_patient else None
         match = PATIENT_REFERENCE.search(reference)
-        return match.group(1) if match else None
+        if match:
+            return match.group(1)
+        # `urn:uuid:<id>` without its Bundle entry (a prefetch or export built from a Synthea
+        # transaction): this record's Patient when one of that id is here, as batch resolves
+        # it; any other uuid stays unresolved (noted, not used).
+        patient = self.index.get(f"Patient/{reference.removeprefix('urn:uuid:')}")
+        if reference.startswith("urn:uuid:") and isinstance(patient, dict):
+            return str(patient["id"])
+        return None
 
     def _set(self, path: str, value: Any, date: str = "") -> None:
         node = self.data
@@ -423,6 +432,9 @@ class _Builder:
             self.notes.append(f"{name}: metastasis outside bone ({where}): lesion count unknown")
         if "cancer-unspecified" in concepts:
             self.notes.append(f"{name}: cancer of unspecified type: primary.site not set from it")
+        for concept in sorted(concepts & CONDITION_NOTES.keys()):
+            text = concept_text(condition.get("code"))
+            self.notes.append(f"{name} ({text}): {CONDITION_NOTES[concept]}")
         if not concepts and not morphology:
             self.notes.append(f"{name} ({concept_text(condition.get('code'))}): not used")
 
@@ -513,10 +525,11 @@ class _Builder:
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
-        if reference and resolve_medication(request, self.index) is None:
+        unresolved = bool(reference) and resolve_medication(request, self.index) is None
+        if unresolved:
             how = "read from its display text" if agent else "medicine unknown"
             self.notes.append(f"{name}: medicationReference not resolved; {how}")
-        if agent is None and reference and not request.get("medicationCodeableConcept"):
+        if agent is None and unresolved and not request.get("medicationCodeableConcept"):
             self.meds_incomplete = True
         elif agent is None:
             self.unrecognised.append(name)
@@ -739,11 +752,10 @@ class _Builder:
             return None
         unit = _ucum_unit(quantity.get("code"), analyte)
         if quantity.get("system") != UCUM or unit is None:
-            shown = (
-                f"'{quantity.get('code')}'"
-                if quantity.get("system") == UCUM
-                else "without a UCUM system and code"
-            )
+            shown = "without a UCUM system and code"
+            if quantity.get("system") == UCUM:
+                ucum = quantity.get("code")
+                shown = f"'{ucum}'" if isinstance(ucum, str) else "without a UCUM code"
             self.notes.append(
                 f"{_name(observation)}: {where}.code: unit {shown} is not accepted for LOINC "
                 f"{code} (use {', '.join(UNITS[analyte])}); value not used"
