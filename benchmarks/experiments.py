@@ -131,9 +131,9 @@ _EVALUATE_SKETCH = """
 import datetime, pickle, sys
 from bonecds.api import evaluate
 from bonecds.report.render import FORMATS
-from bonecds.testing.scenarios import read_patient
+from bonecds.cli._patients import read_patient
 knowledge = pickle.loads(open(sys.argv[1], "rb").read())
-profile, when = read_patient(__import__("pathlib").Path(sys.argv[2]))
+profile, when, _ = read_patient(__import__("pathlib").Path(sys.argv[2]))
 report = evaluate(profile, knowledge, when or datetime.date.today())
 sys.stdout.write(FORMATS["text"](report, False))
 """

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bonecds.api import _build, evaluate, load_knowledge
+from bonecds.cli._patients import read_patient
 from bonecds.errors import RuleError
 from bonecds.knowledge import cache
-from bonecds.testing.scenarios import read_patient
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "patient_fixtures" / "sample-breast-bone-mets.yaml"
@@ -45,7 +45,7 @@ def test_second_load_comes_from_the_cache_and_reports_the_same_bytes(
     first = load_knowledge(rules)
     second = load_knowledge(rules)
     assert builds == [rules]
-    profile, _ = read_patient(SAMPLE)
+    profile, _, _ = read_patient(SAMPLE)
     fresh = _build(rules)
     reports = {evaluate(profile, k, AS_OF).to_json() for k in (first, second, fresh)}
     assert len(reports) == 1

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from bonecds import Knowledge, load_knowledge
 from bonecds.cds_hooks.app import ServiceConfig, create_app
+from bonecds.cli._patients import read_patient
 from bonecds.cli.app import app
 from bonecds.testing.audit import AuditStore, replay
 from bonecds.testing.regression import scenario_files
-from bonecds.testing.scenarios import read_patient
 from tests.cds_hooks.test_app import _bind, _start, _stop, request
 from tests.conftest import AS_OF, DATA, FIXTURES, RULES
 
@@ -36,7 +36,7 @@ def test_reports_carry_the_knowledge_and_input_digests(tmp_path: Path) -> None:
     report = json.loads(out)
     assert code == 0
     assert report["knowledge_digest"].startswith("sha256:")
-    profile, _ = read_patient(SAMPLE)
+    profile, _, _ = read_patient(SAMPLE)
     as_json = tmp_path / "p.json"
     as_json.write_text(json.dumps(profile.model_dump(mode="json"), indent=1), encoding="utf-8")
     _, again, _ = run("evaluate", str(as_json), "-f", "json", "--as-of", "2026-11-23")
@@ -69,7 +69,7 @@ def test_every_scenario_replays_to_the_same_bytes(knowledge: Knowledge, tmp_path
 
     options = OutputOptions(format="json", language="zh")
     for path in SCENARIOS:
-        profile, as_of = read_patient(path)
+        profile, as_of, _ = read_patient(path)
         assert as_of is not None
         text, report = render(profile, knowledge, as_of, options)
         record = make_record(profile, knowledge, as_of, options, text, report)

@@ -95,7 +95,7 @@ def _parse_date(text: str | None) -> dt.date:
 def _read_patient(
     path: str, as_of: dt.date | None
 ) -> tuple[PatientProfile, dt.date | None, list[str]]:
-    from bonecds.testing.scenarios import read_patient_with_notes as read_patient
+    from bonecds.cli._patients import read_patient
 
     if path == "-":
         return read_patient(None, _read_stdin(), as_of)

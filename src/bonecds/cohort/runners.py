@@ -35,8 +35,9 @@ from bonecds.api import Knowledge, evaluate, shared_report_data
 from bonecds.cohort._types import Chunk, ChunkResult, Runner
 from bonecds.cohort.output import FULL_REPORT, OutputShape, report_line
 from bonecds.errors import InputError, InternalError, ProfileError
+from bonecds.fhir.read import patient_from
 from bonecds.profile.fields import FIELDS
-from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
+from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json
 
 __all__ = ["dask_runner", "default_workers", "local_runner"]
 
@@ -106,11 +107,7 @@ def _links(knowledge: Knowledge) -> dict[str, str]:
 
 
 def _to_profile(data: Any) -> PatientProfile:
-    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        from bonecds.fhir.read import bundle_to_profile  # imported only when FHIR input is seen
-
-        return bundle_to_profile(data, _SOURCE)
-    return parse_profile(data, _SOURCE)
+    return patient_from(data, _SOURCE).profile
 
 
 def _problem(text: str) -> tuple[str, str]:

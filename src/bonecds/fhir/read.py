@@ -72,7 +72,12 @@ from bonecds.fhir.codes import (
     is_dental_procedure,
     resolve_medication,
 )
-from bonecds.profile.model import PatientProfile, PrimarySite, parse_profile
+from bonecds.profile.model import (
+    PatientProfile,
+    PrimarySite,
+    parse_profile,
+    refuse_duplicate_keys,
+)
 
 __all__ = [
     "PATIENT_REFERENCE",
@@ -82,6 +87,7 @@ __all__ = [
     "index_resources",
     "map_resources",
     "parse_resources",
+    "patient_from",
     "validation_problems",
 ]
 
@@ -109,6 +115,17 @@ class FhirMapping:
     profile: PatientProfile
     notes: list[str] = field(default_factory=list)
     dates: dict[str, str] = field(default_factory=dict)
+
+
+def patient_from(
+    data: Any, source: str, as_of: dt.date | None = None, doc: Any = None
+) -> FhirMapping:
+    """A patient given as parsed data: a FHIR R4 Bundle (mapped, with its notes), else a patient
+    profile (`doc`: the YAML document, for line numbers in its problems)."""
+    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        refuse_duplicate_keys(data, source)
+        return bundle_mapping(data, source, as_of)
+    return FhirMapping(parse_profile(data, source, doc))
 
 
 def bundle_to_profile(

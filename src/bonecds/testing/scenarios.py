@@ -22,7 +22,6 @@ from bonecds.profile.model import (
     parse_profile,
     read_structured,
     read_text,
-    refuse_duplicate_keys,
 )
 from bonecds.report.model import RankedItem, Report
 
@@ -30,8 +29,7 @@ __all__ = [
     "Mismatch",
     "check_expectations",
     "load_scenario",
-    "read_patient",
-    "read_patient_with_notes",
+    "scenario_from",
 ]
 
 
@@ -76,43 +74,13 @@ class Scenario(BaseModel):
     expect: Expectation
 
 
-def read_patient(
-    path: Path | None, text: str | None = None, as_of: dt.date | None = None
-) -> tuple[PatientProfile, dt.date | None]:
-    """A patient from a profile, a scenario (its profile and as_of) or a FHIR R4 Bundle (ages
-    at `as_of`), read from a file or from stdin text."""
-    profile, date, _notes = read_patient_with_notes(path, text, as_of)
-    return profile, date
-
-
-def read_patient_with_notes(
-    path: Path | None, text: str | None = None, as_of: dt.date | None = None
-) -> tuple[PatientProfile, dt.date | None, list[str]]:
-    """As `read_patient`, with the FHIR mapping notes (what was not used, and why)."""
-    source = str(path) if path is not None else "<stdin>"
-    if text is None:
-        assert path is not None
-        text = read_text(path, source)
-    data, doc = read_structured(text, source)
-    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        from bonecds.fhir.read import bundle_mapping  # FHIR support loads only when needed
-
-        refuse_duplicate_keys(data, source)
-        mapping = bundle_mapping(data, source, as_of)
-        return mapping.profile, None, mapping.notes
-    if isinstance(data, dict) and "expect" in data:
-        scenario, profile = _scenario_from(data, path or Path("."), source)
-        return profile, scenario.as_of, []
-    return parse_profile(data, source, doc), None, []
-
-
 def load_scenario(path: Path) -> tuple[Scenario, PatientProfile]:
     """Read a scenario and build its patient (base merged with overrides)."""
     data, _ = read_structured(read_text(path, str(path)), str(path))
-    return _scenario_from(data, path, str(path))
+    return scenario_from(data, path, str(path))
 
 
-def _scenario_from(data: Any, path: Path, source: str) -> tuple[Scenario, PatientProfile]:
+def scenario_from(data: Any, path: Path, source: str) -> tuple[Scenario, PatientProfile]:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
