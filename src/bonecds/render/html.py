@@ -22,7 +22,7 @@ from bonecds.render.common import (
     status_of,
     values_line,
 )
-from bonecds.render.words import method_words, words
+from bonecds.render.words import method_words, targets_words, words
 from bonecds.report import CitationOut, RankedItem, Report
 
 _CSS = """
@@ -221,7 +221,7 @@ def _cautions_context_notes(report: Report, links: Mapping[str, str]) -> list[st
             )
             out.append(
                 f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
-                f"{_e(', '.join(c.applies_to))}): {_e(c.text)} "
+                f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
                 f'<span class="small">{_e(w["cites"])}: {cites}</span></li>'
             )
         out.append("</ul>")

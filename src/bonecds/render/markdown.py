@@ -12,7 +12,7 @@ from bonecds.render.common import (
     status_of,
     values_line,
 )
-from bonecds.render.words import method_words, words
+from bonecds.render.words import method_words, targets_words, words
 from bonecds.report import RankedItem, Report
 
 
@@ -130,7 +130,8 @@ def _cautions(report: Report) -> list[str]:
     return _section(
         w["cautions"],
         [
-            f"- **{c.id}** ({w['applies_to']} {', '.join(c.applies_to)}): {_md(c.text)} _("
+            f"- **{c.id}** ({w['applies_to']} {targets_words(c.applies_to, report.language)}): "
+            f"{_md(c.text)} _("
             + (
                 f"{w['same_sources']} {same[c.id]}"
                 if c.id in same

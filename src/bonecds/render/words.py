@@ -72,6 +72,13 @@ WORDS: dict[str, dict[str, str]] = {
         "inputs_used": "Patient data the rules read",
         "logic": "The logic, rule by rule",
         "needs": "needs",
+        "patient_target": "patient",
+        "outcome_ranked": "ranked",
+        "outcome_contraindicated": "contraindicated",
+        "outcome_not_proposed": "not proposed",
+        "contraindicated_by": "contraindicated by",
+        "no_rule": "no rule proposes this option",
+        "fired": "fired",
     },
     "zh": {
         "report": "bonecds 报告",
@@ -134,6 +141,13 @@ WORDS: dict[str, dict[str, str]] = {
         "inputs_used": "规则读取的患者数据",
         "logic": "逐条规则的逻辑",
         "needs": "需要",
+        "patient_target": "患者",
+        "outcome_ranked": "已提出并排序",
+        "outcome_contraindicated": "禁忌",
+        "outcome_not_proposed": "未提出",
+        "contraindicated_by": "禁忌，依据规则",
+        "no_rule": "没有规则提出此方案",
+        "fired": "已触发",
     },
 }
 
@@ -180,9 +194,17 @@ _CONDITIONS_ZH = [
     (re.compile(r"^(\S+) is none of (.+)$"), r"\1 不属于 \2"),
     (re.compile(r"^(\S+) does not include (.+)$"), r"\1 不包含 \2"),
     (re.compile(r"^(\S+) includes (.+)$"), r"\1 包含 \2"),
+    (re.compile(r"^(\S+) is not true$"), r"\1 不为是"),
+    (re.compile(r"^(\S+) is not false$"), r"\1 不为否"),
     (re.compile(r"^(\S+) is not (.+)$"), r"\1 不是 \2"),
     (re.compile(r"^(\S+) is (.+)$"), r"\1 为 \2"),
 ]
+
+
+def targets_words(targets: list[str], language: str) -> str:
+    """What a caution applies to: option ids as they are, the patient as a whole in words."""
+    w = words(language)
+    return ", ".join(w["patient_target"] if t == "patient" else t for t in targets)
 
 
 def condition_words(text: str, language: str) -> str:
