@@ -185,6 +185,11 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
                 missing.append(f"{group}.{branch.name}/{key} (the text differs by branch)")
             elif key not in texts:
                 missing.append(f"{group}.{key}")
+    missing += [
+        f"locators.{key}"
+        for key, citation in zip(locator_keys(rule), rule.citations, strict=True)
+        if citation.locator and key not in translation.locators
+    ]
     notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) < notes:
         missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")

@@ -158,10 +158,10 @@ METHODS_ZH = {
         "当前血肌酐减去开始当前骨改良药物时的血肌酐"
     ),
     "computed (Cockcroft-Gault: (140 - age) x weight / (72 x SCr), x 0.85 if female)": (
-        "计算值（Cockcroft-Gault 公式：(140 - 年龄) x 体重 / (72 x 血肌酐)，女性 x 0.85）"
+        "计算值（Cockcroft-Gault 公式：(140 - 年龄) × 体重 / (72 × 血肌酐)，女性 × 0.85）"
     ),
     "albumin-corrected (Payne: Ca + 0.8 x (4.0 - albumin g/dL))": (
-        "白蛋白校正（Payne 公式：Ca + 0.8 x (4.0 - 白蛋白 g/dL)）"
+        "白蛋白校正（Payne 公式：总钙 + 0.8 × (4.0 - 白蛋白 g/dL)）"
     ),
     "reporting laboratory": "报告实验室的参考范围",
     "default (laboratory range not supplied)": "默认值（未提供实验室参考范围）",
