@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate, why_not
+from bonecds.cli import app
 from bonecds.facts import FIELDS
 from bonecds.i18n import WORDS as TEXT_WORDS
 from bonecds.render import render
@@ -35,7 +37,7 @@ from bonecds.render.words import METHODS_ZH
 from bonecds.render.words import WORDS as RENDER_WORDS
 from bonecds.rules import All, Any_, Condition, Derive, FieldTest, Not, Propose
 from bonecds.scenarios import load_scenario
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, RULES
 
 SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -130,6 +132,10 @@ def _visible_html(page: str) -> str:
 
 def leaks(text: str, ids: set[str], english: set[str]) -> list[str]:
     """The Latin-script words of `text` that are none of what may stay Latin."""
+    return [token for token, _ in _leaks_at(text, ids, english)]
+
+
+def _leaks_at(text: str, ids: set[str], english: set[str]) -> list[tuple[str, int]]:
     found = []
     for match in _LATIN.finditer(text):
         token = match.group().strip(".-/+'")
@@ -140,7 +146,7 @@ def leaks(text: str, ids: set[str], english: set[str]) -> list[str]:
                 continue
             if part.isupper() and part not in english:
                 continue  # an abbreviation (MRI), a grade (S, L) or vitamin D
-            found.append(token)
+            found.append((token, match.start()))
             break
     return found
 
@@ -171,10 +177,14 @@ class Scanner:
         problems = []
         for where, text in self.outputs(path, options):
             text = _MD_ESCAPE.sub(r"\1", text)  # Markdown as read
-            for token in dict.fromkeys(leaks(phrases.sub(" ", text), self.ids, self.english)):
-                at = text.find(token)
-                context = text[max(0, at - 50) : at + len(token) + 30].replace("\n", " ")
-                problems.append(f"{path.name} ({where}): '{token}' in ...{context}...")
+            # Blanked to the same length, so that a leak's position is its place in the text.
+            blanked = phrases.sub(lambda m: " " * len(m.group()), text)
+            shown: set[str] = set()
+            for token, at in _leaks_at(blanked, self.ids, self.english):
+                if token not in shown:
+                    shown.add(token)
+                    context = text[max(0, at - 50) : at + len(token) + 30].replace("\n", " ")
+                    problems.append(f"{path.name} ({where}): '{token}' in ...{context}...")
         return problems
 
 
@@ -209,3 +219,15 @@ def test_the_scan_finds_english(scanner: Scanner) -> None:
 
 def test_chinese_method_strings_carry_no_latin_operator() -> None:
     assert not [m for m in METHODS_ZH.values() if re.search(r"\sx\s", m)]
+
+
+def test_cli_why_not_and_explain_follow_lang() -> None:
+    base = ["evaluate", str(FIXTURES / "a1-escc-2-fires.yaml"), "--rules", str(RULES)]
+    why = CliRunner().invoke(app, [*base, "--lang", "zh", "--why-not", "sbrt"])
+    assert why.exit_code == 0
+    assert why.stdout.splitlines()[0].endswith(" [sbrt]: 禁忌")
+    assert "依据规则 sbrt-not-eligible: 脊髓压迫" in why.stdout
+    english = CliRunner().invoke(app, [*base, "--why-not", "sbrt"])
+    assert "  contraindicated by sbrt-not-eligible: Spinal cord compression" in english.stdout
+    explained = CliRunner().invoke(app, [*base, "--lang", "zh", "--explain"])
+    assert "sbrt-not-eligible / cord-compression: 不适合寡转移意图的SABR" in explained.stdout
