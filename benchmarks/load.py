@@ -211,8 +211,8 @@ def _server_cpu_s(served: Served) -> float:
 def jti_scaling(live: tuple[int, ...] = (0, 10_000, 36_000), calls: int = 600) -> dict[int, float]:
     """Median microseconds of one token verification with that many live jti in the table,
     the sizes interleaved call by call so that other load on the machine hits them alike."""
-    from bonecds.feedback import SqliteStore
-    from bonecds.service_auth import TokenVerifier, TrustedIssuer
+    from bonecds.cds_hooks._feedback import SqliteStore
+    from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 
     key = ec.generate_private_key(ec.SECP384R1())
     public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bonecds import Knowledge, Report, evaluate, load_knowledge
-from bonecds.scenarios import load_scenario
+from bonecds.testing.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = Path(os.environ.get("BONECDS_TEST_RULES", ROOT / "rules"))

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, load_knowledge
-from bonecds.audit import AuditStore, replay
-from bonecds.cli import app
-from bonecds.regression import scenario_files
-from bonecds.scenarios import read_patient
-from bonecds.service import ServiceConfig, create_app
+from bonecds.cds_hooks.app import ServiceConfig, create_app
+from bonecds.cli.app import app
+from bonecds.testing.audit import AuditStore, replay
+from bonecds.testing.regression import scenario_files
+from bonecds.testing.scenarios import read_patient
 from tests.conftest import AS_OF, FIXTURES, RULES
 from tests.test_service import _bind, _start, _stop, request
 
@@ -43,10 +43,10 @@ def test_reports_carry_the_knowledge_and_input_digests(tmp_path: Path) -> None:
     assert json.loads(again)["input_digest"] == report["input_digest"]
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy)
-    assert load_knowledge(copy).knowledge.digest == report["knowledge_digest"]
+    assert load_knowledge(copy).base.digest == report["knowledge_digest"]
     path = copy / "d-bone-modifying-agents.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    assert load_knowledge(copy).knowledge.digest != report["knowledge_digest"]
+    assert load_knowledge(copy).base.digest != report["knowledge_digest"]
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
@@ -65,7 +65,7 @@ def test_evaluate_audit_then_replay_gives_the_same_bytes(fmt: str, tmp_path: Pat
 
 
 def test_every_scenario_replays_to_the_same_bytes(knowledge: Knowledge, tmp_path: Path) -> None:
-    from bonecds.audit import OutputOptions, make_record, render
+    from bonecds.testing.audit import OutputOptions, make_record, render
 
     options = OutputOptions(format="json", language="zh")
     for path in SCENARIOS:

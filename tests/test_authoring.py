@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bonecds.cli import app
+from bonecds.cli.app import app
 from tests.conftest import FIXTURES, ROOT, RULES
 
 runner = CliRunner()

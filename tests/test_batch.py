@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds import batch as batch_module
-from bonecds.batch import BatchInterrupted, BatchOptions, run_batch
-from bonecds.cli import app
+from bonecds.cli.app import app
+from bonecds.cohort import run as batch_module
+from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
 from bonecds.errors import InputError
-from bonecds.fhir import bundle_to_profile
-from bonecds.synthetic import synthetic_cohort
+from bonecds.fhir.read import bundle_to_profile
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, ROOT, RULES
 
 SECRET = "Jane-Q-Patient-4711"  # must never reach an errors file, a summary or stderr

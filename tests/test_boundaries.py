@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bonecds import BonecdsError, ProfileError
 from bonecds.api import evaluate, evaluate_data, load_knowledge
-from bonecds.plausibility import RANGES, numeric_fields
-from bonecds.profile import PatientProfile, load_profile, parse_profile, read_structured
+from bonecds.profile.model import PatientProfile, load_profile, parse_profile, read_structured
+from bonecds.profile.plausibility import RANGES, numeric_fields
 
 DATE = dt.date(2026, 11, 23)
 
@@ -96,14 +99,62 @@ def test_the_issue_examples_no_longer_contraindicate(knowledge: Any) -> None:
     [
         ({"weight_kg": 1.0}, "weight_kg"),
         ({"weight_kg": 900}, "weight_kg"),
-        ({"age_years": 121}, "age_years"),
+        ({"age_years": 123}, "age_years"),
         ({"labs": {"crcl_ml_min": 401}}, "labs.crcl_ml_min"),
         ({"drivers": {"pdl1_tps_pct": 101}}, "drivers.pdl1_tps_pct"),
+        ({"meds": {"bma_dose_mg": 151}}, "meds.bma_dose_mg"),
+        ({"meds": {"previous_bma": {"dose_mg": 4000}}}, "meds.previous_bma.dose_mg"),
+        ({"meds": {"bma_interval_weeks": 105}}, "meds.bma_interval_weeks"),
+        ({"labs": {"vitamin_d_25oh": "1001 ng/mL"}}, "labs.vitamin_d_25oh"),
+        ({"labs": {"magnesium": "1001 mg/dL"}}, "labs.magnesium"),
     ],
 )
 def test_implausible_measurement_is_refused(data: dict[str, Any], field: str) -> None:
     line = next(p for p in problems_of(data) if f": {field}: " in p)
     assert "outside the plausible range" in line
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"age_years": 122},  # the longest verified lifespan: 122 years 164 days
+        {"meds": {"bma_interval_weeks": 104}},  # zoledronic acid 5 mg once every 2 years
+        {"meds": {"bma_dose_mg": 150, "previous_bma": {"dose_mg": 120}}},  # ibandronic acid
+        {"labs": {"vitamin_d_25oh": "1000 ng/mL", "magnesium": "20 mg/dL"}},
+        {"labs": {"vitamin_d_25oh": "2 ng/mL", "scr": "20 mg/dL"}},  # deficiency; dialysis
+        {"labs": {"alp_u_l": 8000, "cea_ng_ml": 20000}},  # no upper limit yet (review)
+    ],
+)
+def test_real_extremes_stay_within_their_ranges(data: dict[str, Any]) -> None:
+    parse_profile(data)
+
+
+def _readme_range_rows() -> list[tuple[list[str], str]]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Input limits and plausible ranges")[1].split("\n### ")[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows.append((re.findall(r"`([^`]+)`", cells[0]), cells[1]))
+    return rows
+
+
+def test_the_readme_table_states_each_range() -> None:
+    # Every field the README names (a path, or a pattern such as `labs.calcium_*`) shows the
+    # range RANGES has for it, and every bounded field is named.
+    documented = set()
+    for patterns, shown in _readme_range_rows():
+        for path in (p for p in RANGES if any(fnmatch.fnmatchcase(p, x) for x in patterns)):
+            documented.add(path)
+            limits = RANGES[path]
+            if limits.high is None:
+                assert "no upper limit" in shown or "not negative" in shown, path
+            else:
+                high = f"{limits.high:g}"
+                assert f"{limits.low:g}-{high}" in shown or f"up to {high}" in shown, path
+    bounded = {path for path, r in RANGES.items() if r.high is not None}
+    assert bounded - documented == set()
 
 
 def test_a_model_built_directly_is_checked_too(knowledge: Any) -> None:
@@ -166,7 +217,7 @@ def test_duplicate_json_keys_are_refused_with_the_key_path() -> None:
 
 
 def test_batch_records_refuse_duplicate_keys(knowledge: Any) -> None:
-    from bonecds.distributed import _evaluate_record
+    from bonecds.cohort.runners import _evaluate_record
 
     raw = b'{"neuro": {"cord_compression": true}, "neuro": {}}'
     outcome = _evaluate_record(raw, knowledge, DATE)
@@ -174,7 +225,7 @@ def test_batch_records_refuse_duplicate_keys(knowledge: Any) -> None:
 
 
 def test_batch_error_lines_show_units_not_values(knowledge: Any) -> None:
-    from bonecds.distributed import _evaluate_record
+    from bonecds.cohort.runners import _evaluate_record
 
     raw = b'{"labs": {"scr": {"value": 1, "unit": "mg/L"}}, "sex": "Jane Doe 1970"}'
     outcome = dict(_evaluate_record(raw, knowledge, DATE))  # type: ignore[arg-type]
@@ -220,7 +271,7 @@ def test_unknown_keys_that_look_like_validator_tags(key: str) -> None:
 
 
 def test_error_paths_drop_validator_steps_but_keep_user_keys() -> None:
-    from bonecds.profile import _data_path
+    from bonecds.profile.model import _data_path
 
     data = {"labs": {"scr": "x"}, "a[b": {"c": 1}}
     assert _data_path(("labs", "function-before[check()]", "scr"), data) == ("labs", "scr")
@@ -317,7 +368,7 @@ def test_api_argument_errors_are_bonecds_errors(knowledge: Any) -> None:
 
 def test_batch_interrupted_and_yaml_problem_are_bonecds_errors() -> None:
     from bonecds._yaml import YamlProblem
-    from bonecds.batch import BatchInterrupted
+    from bonecds.cohort.run import BatchInterrupted
 
     assert issubclass(BatchInterrupted, BonecdsError)
     assert issubclass(YamlProblem, BonecdsError)

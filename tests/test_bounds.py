@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bonecds import Knowledge
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.profile import parse_profile
-from bonecds.rules import FieldTest
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import FieldTest, ReferenceDefaults
+from bonecds.profile.model import parse_profile
 
 _DEFAULTS = ReferenceDefaults(8.9, 10.5, 4.69, 5.21)
 _OPS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
@@ -53,7 +53,7 @@ def test_a_bound_judged_against_no_rules_is_unknown() -> None:
 
 
 def test_the_knowledge_base_lists_the_life_expectancy_thresholds(knowledge: Knowledge) -> None:
-    tests = knowledge.knowledge.comparisons["life_expectancy_months"]
+    tests = knowledge.base.comparisons["life_expectancy_months"]
     assert {(test.op, test.value) for test in tests} >= {("gte", 3), ("lt", 3), ("gte", 6)}
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bonecds import cache
 from bonecds.api import _build, evaluate, load_knowledge
 from bonecds.errors import RuleError
-from bonecds.scenarios import read_patient
+from bonecds.knowledge import cache
+from bonecds.testing.scenarios import read_patient
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patient_fixtures" / "sample-breast-bone-mets.yaml"
@@ -73,7 +73,7 @@ def test_a_corrupt_entry_is_rebuilt(rules: Path, builds: list[Path], tmp_path: P
     load_knowledge(rules)
     (entry,) = (tmp_path / "cache").glob("knowledge-*.pickle")
     entry.write_bytes(b"not a pickle")
-    assert load_knowledge(rules).knowledge.rules
+    assert load_knowledge(rules).base.rules
     assert len(builds) == 2
 
 
@@ -93,7 +93,7 @@ def test_an_unwritable_cache_directory_is_skipped(
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("")
     monkeypatch.setenv("BONECDS_CACHE_DIR", str(blocked / "cache"))
-    assert load_knowledge(rules).knowledge.rules
+    assert load_knowledge(rules).base.rules
 
 
 def test_old_entries_are_pruned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from bonecds import Knowledge, evaluate
-from bonecds.cds_cards import CardContext, order_cards, patient_view_cards
-from bonecds.cds_hooks import (
+from bonecds.cds_hooks._cards import CardContext, order_cards, patient_view_cards
+from bonecds.cds_hooks._models import (
     Action,
     Card,
     CdsRequest,
@@ -30,9 +30,9 @@ from bonecds.cds_hooks import (
     classify_prefetch,
     resolve_template,
 )
-from bonecds.fhir_orders import DraftOrder
-from bonecds.report import Report
-from bonecds.scenarios import load_scenario
+from bonecds.fhir.orders import DraftOrder
+from bonecds.report.model import Report
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import AS_OF, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,7 +200,7 @@ def test_a_summary_is_counted_in_characters_not_bytes() -> None:
 
 
 def test_rendered_summaries_are_shortened_to_one_sentence() -> None:
-    from bonecds.cds_cards import _summary
+    from bonecds.cds_hooks._cards import _summary
 
     assert _summary("First sentence. Second one.") == "First sentence."
     long = _summary("word " * 60)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bonecds.cli import app
+from bonecds.cli.app import app
 from tests.conftest import FIXTURES, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -186,7 +186,7 @@ def test_fhir_bundle_input_takes_ages_at_as_of() -> None:
 
 def test_the_cli_runs_without_pydantic_plugins_unless_the_user_chose() -> None:
     # Plugins see every validated profile (patient data); a user's explicit setting wins.
-    script = "import os, bonecds.cli; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
+    script = "import os, bonecds.cli.app; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
     clean = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     for env, expected in ((clean, "__all__"), ({**clean, "PYDANTIC_DISABLE_PLUGINS": "x"}, "x")):
         shown = subprocess.run(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bonecds.cli import app
+from bonecds.cli.app import app
 from tests.conftest import FIXTURES, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"

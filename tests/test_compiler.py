@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bonecds import evaluate, load_knowledge
-from bonecds.compiler import (
+from bonecds.engine.compile import (
     MAX_OPERATORS_PER_PATTERN,
     MAX_RULES_PER_RULESET,
     _operators,

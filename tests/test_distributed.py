@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
-from bonecds.batch import BatchOptions, run_batch
-from bonecds.cli import app
-from bonecds.distributed import dask_runner
-from bonecds.synthetic import synthetic_cohort
+from bonecds.cli.app import app
+from bonecds.cohort.run import BatchOptions, run_batch
+from bonecds.cohort.runners import dask_runner
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
 distributed = pytest.importorskip("dask.distributed")
@@ -39,7 +39,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _engine_state() -> list[str]:
-    from bonecds import engine
+    from bonecds.engine import durable as engine
 
     return sorted(engine._registered)
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bonecds import Knowledge, Report, engine, evaluate
+from bonecds import Knowledge, Report, evaluate
+from bonecds.engine import durable as engine
 from bonecds.errors import InternalError
-from bonecds.synthetic import synthetic_cohort, synthetic_profile
+from bonecds.testing.synthetic import synthetic_cohort, synthetic_profile
 from tests.conftest import AS_OF, RULES
 
 BREAST = {
@@ -159,7 +160,7 @@ def _rss_mb() -> float:
 REFERENCE_SCRIPT = """
 import json, sys, datetime as dt
 from bonecds import load_knowledge, evaluate
-from bonecds.synthetic import synthetic_cohort
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.test_engine import signature
 k = load_knowledge(sys.argv[1])
 cohort = synthetic_cohort(int(sys.argv[2]), seed=11)
@@ -259,7 +260,7 @@ def test_a_patient_matching_no_rule_at_all_does_not_crash_the_process() -> None:
 ENGINE_FAILS_ONCE = """
 import datetime as dt, sys
 import durable_rules_engine
-import bonecds.engine as engine
+import bonecds.engine.durable as engine
 from bonecds import InternalError, evaluate, load_knowledge
 real = engine.durable.start_action_for_state
 calls = []

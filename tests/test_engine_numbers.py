@@ -11,16 +11,17 @@ import math
 from typing import Any
 
 import pytest
+from benchmarks.floor import Floor
 
 from bonecds import Knowledge, evaluate
-from bonecds.compiler import CompiledKnowledge, CompiledRule, _leaf
-from bonecds.engine import run_engine
+from bonecds.engine.compile import CompiledRule, _leaf
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import Facts, to_facts
 from bonecds.errors import InputError, InternalError
-from bonecds.facts import FIELDS, Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor
-from bonecds.plausibility import RANGES
-from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
-from bonecds.rules import FieldTest
+from bonecds.knowledge.model import FieldTest, ReferenceDefaults
+from bonecds.profile.fields import FIELDS
+from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, parse_profile
+from bonecds.profile.plausibility import RANGES
 from tests.conftest import AS_OF
 
 # Every float format boundary: orjson and repr switch to exponents below 1e-4 and from 1e16;
@@ -117,7 +118,7 @@ def test_every_numeric_field_at_its_extremes_evaluates_as_the_floor_does_or_is_r
     knowledge: Knowledge,
 ) -> None:
     floor = Floor(knowledge)
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     evaluated = refused = 0
     for path, unit, value in CASES:
         raw = {"value": value, "unit": unit} if unit else value
@@ -153,7 +154,7 @@ def test_any_finite_number_the_engine_receives_gives_the_floors_firings(
     knowledge: Knowledge, value: float
 ) -> None:
     # Below the profile's validation: every numeric fact key at once, derived values included.
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     base = to_facts(parse_profile(BASE), defaults).values
     numeric = [spec.path for spec in FIELDS.values() if spec.type == "number"]
     floor = Floor(knowledge)
@@ -179,13 +180,13 @@ def test_rule_constants_of_any_size_compile_and_compare_as_the_floor_does(
     ops = ("eq", "ne", "lt", "lte", "gt", "gte")
     rules = tuple(_toy_rule(i, FieldTest("age_years", op, constant)) for i, op in enumerate(ops))
     rules += (_toy_rule(len(rules), FieldTest("age_years", "in", [constant, 3])),)
-    toy = CompiledKnowledge(
+    toy = Knowledge(
         f"bonecds_numbers_{len(rules)}_{constant!r}".replace(".", "_")
         .replace("-", "m")
         .replace("+", "p"),
         rules,
         0,
-        knowledge.knowledge,
+        knowledge.base,
     )
     floor = Floor(toy)
     for value in SIGNED:
@@ -209,7 +210,7 @@ def test_a_derived_value_beyond_every_double_is_refused_naming_its_inputs(
     # Cockcroft-Gault (140 - age) x weight / (72 x SCr) from finite values validation would
     # refuse (model_copy does not validate): the engine side must still never see infinity.
     profile = parse_profile(BASE).model_copy(update={"weight_kg": 1.7e308, "age_years": 0.0})
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     with pytest.raises(InputError, match=r"weight_kg.*derived\.crcl_ml_min"):
         to_facts(profile, defaults)
 

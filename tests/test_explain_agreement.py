@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bonecds import evaluate, load_knowledge
 from bonecds.api import _facts
-from bonecds.explain import evaluate as three_valued
-from bonecds.profile import parse_profile
+from bonecds.profile.model import parse_profile
+from bonecds.report.explain import condition_status as three_valued
 from tests.conftest import AS_OF, RULES
 
 SITES = ["breast", "prostate", "myeloma", "gctb"]
@@ -155,7 +155,7 @@ def test_the_engine_fires_exactly_the_rules_the_explanation_calls_met(
         profile = parse_profile(raw)
         values = _facts(profile, knowledge).values
         fired = {line.rule for line in evaluate(profile, knowledge, AS_OF).rules_fired}
-        for rule in knowledge.knowledge.rules:
+        for rule in knowledge.base.rules:
             status = three_valued(rule.when, values, set())
             agree = (rule.id in fired) == (status == "met")
             assert agree, f"engine fired: {rule.id in fired}; explain: {status}; {rule.when}; {raw}"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bonecds.cds_hooks import Feedback
+from bonecds.cds_hooks._feedback import open_store
+from bonecds.cds_hooks._models import Feedback
 from bonecds.errors import InputError
-from bonecds.feedback import PostgresStore, SqliteStore, open_store
 
 EXAMPLES = Path(__file__).resolve().parent / "fhir" / "cds-hooks-examples"
 
@@ -68,7 +68,7 @@ def postgres_url() -> Iterator[str]:
 
 def test_sqlite_stores_each_item_once(tmp_path: Path) -> None:
     store = open_store(tmp_path / "feedback.sqlite3")
-    assert isinstance(store, SqliteStore)
+    assert not store.database.postgres
     accepted = _feedback("feedback-accepted.json")
     assert store.add("bonecds-patient-view", accepted) == 1
     assert store.add("bonecds-patient-view", accepted) == 0
@@ -79,7 +79,7 @@ def test_postgres_stores_each_item_once(postgres_url: str) -> None:
     import psycopg
 
     store = open_store(postgres_url)
-    assert isinstance(store, PostgresStore)
+    assert store.database.postgres
     accepted = _feedback("feedback-accepted.json")
     overridden = _feedback("feedback-overridden-with-reason.json")
     assert store.add("bonecds-patient-view", accepted) == 1
@@ -105,5 +105,5 @@ def test_an_unreachable_postgres_is_a_clear_error_without_the_password(tmp_path:
     url = f"postgresql://user:secret-password@/db?host={tmp_path}&port=1"
     with pytest.raises(InputError) as raised:
         open_store(url)
-    assert "PostgreSQL feedback database" in str(raised.value)
+    assert "cannot open the feedback database (" in str(raised.value)
     assert "secret-password" not in str(raised.value)

@@ -10,18 +10,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bonecds.cli import app
+from bonecds.cli.app import app
 from bonecds.errors import ProfileError
-from bonecds.fhir import (
+from bonecds.fhir.codes import ICD10CM, ICDO3, LOINC, RXNORM, SNOMED, UCUM, identify_drug
+from bonecds.fhir.orders import dose_mg, read_draft_orders
+from bonecds.fhir.read import (
     bundle_mapping,
     bundle_to_profile,
     dosing_interval_weeks,
     map_resources,
     parse_resources,
 )
-from bonecds.fhir_codes import ICD10CM, ICDO3, LOINC, RXNORM, SNOMED, UCUM, identify_drug
-from bonecds.fhir_orders import dose_mg, read_draft_orders
-from bonecds.profile import Quantity
+from bonecds.profile.model import Quantity
 from tests.conftest import AS_OF, FIXTURES, RULES
 
 FHIR = Path(__file__).parent / "fhir"
@@ -734,8 +734,8 @@ def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
 
 
 def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports() -> None:
-    from bonecds.cds_hooks import PREFETCH
-    from bonecds.fhir_codes import (
+    from bonecds.cds_hooks._models import PREFETCH
+    from bonecds.fhir.codes import (
         DISEASE_STATUS_LOINC,
         ECOG_LOINC,
         KARNOFSKY_LOINC,

@@ -6,21 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.floor import Floor, compile_expression
 
 from bonecds import Knowledge, api
 from bonecds.api import evaluate_data
-from bonecds.compiler import CompiledKnowledge, CompiledRule
-from bonecds.engine import Firing, run_engine
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor, compile_expression
-from bonecds.profile import parse_profile
-from bonecds.scenarios import load_scenario
-from bonecds.synthetic import synthetic_cohort
+from bonecds.engine.compile import CompiledRule
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import Facts, to_facts
+from bonecds.engine.firing import Firing
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.model import parse_profile
+from bonecds.testing.scenarios import load_scenario
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, FIXTURES
 
 
 def _facts(knowledge: Knowledge, profiles: list[dict[str, Any]]) -> list[Facts]:
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     return [to_facts(parse_profile(profile), defaults) for profile in profiles]
 
 
@@ -38,10 +40,10 @@ def test_floor_fires_what_the_engine_fires(knowledge: Knowledge, known: float, s
 
 def test_floor_matches_the_engine_on_every_fixture(knowledge: Knowledge) -> None:
     floor = Floor(knowledge)
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     paths = sorted(Path(FIXTURES).glob("*.yaml"))
     for path in paths:
-        facts = to_facts(load_scenario(path)[1], defaults, knowledge.knowledge.comparisons)
+        facts = to_facts(load_scenario(path)[1], defaults, knowledge.base.comparisons)
         assert floor.firings(facts) == run_engine(knowledge, facts), path.name
     assert len(paths) > 20
 
@@ -87,7 +89,7 @@ def _rule(
     return CompiledRule(name, name, "", (int(name[1:]), 0), {"all": pattern}, produces, (), ())
 
 
-def _toy(knowledge: Knowledge) -> CompiledKnowledge:
+def _toy(knowledge: Knowledge) -> Knowledge:
     """r0 derives x when ECOG > 1; r1 fires on x; r2 fires when x is absent, in stratum 1."""
     patient = {"p": {"$and": [{"t": "p"}, {"$gt": {"ecog": 1}}]}}
     anyone = {"p": {"t": "p"}}
@@ -103,7 +105,7 @@ def _toy(knowledge: Knowledge) -> CompiledKnowledge:
             ],
         ),
     )
-    return CompiledKnowledge("bonecds_floor_toy", rules, 1, knowledge.knowledge)
+    return Knowledge("bonecds_floor_toy", rules, 1, knowledge.base)
 
 
 @pytest.mark.parametrize(("ecog", "expected"), [(2, ["r0", "r1"]), (1, ["r2"]), (None, ["r2"])])
@@ -126,7 +128,7 @@ def test_firings_carry_what_ranking_needs(
     expected = [evaluate_data(profile, knowledge, AS_OF) for profile in cohort]
     assumed: list[Firing] = []
 
-    def floor_engine(compiled: CompiledKnowledge, facts: Facts) -> list[Firing]:
+    def floor_engine(compiled: Knowledge, facts: Facts) -> list[Firing]:
         firings = floor.firings(facts)
         assumed.extend(firing for firing in firings if firing.assumes)
         return firings

@@ -7,9 +7,10 @@ import typing
 
 import pytest
 
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.histology import classify, histology_classes
-from bonecds.profile import HistologyClassId, parse_profile
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.histology import classify, histology_classes
+from bonecds.profile.model import HistologyClassId, parse_profile
 
 DEFAULTS = ReferenceDefaults(8.9, 10.5, 4.69, 5.21)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds.cli import app
-from bonecds.i18n import DISCLAIMERS
-from bonecds.report import Report
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.knowledge.i18n import DISCLAIMERS
+from bonecds.report.model import Report
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES, ScenarioReport
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -20,7 +20,7 @@ SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
 
 
 def test_project_rules_have_no_missing_translation(knowledge: Knowledge) -> None:
-    assert [str(d) for d in knowledge.knowledge.lint] == []
+    assert [str(d) for d in knowledge.base.lint] == []
 
 
 def test_every_scenario_renders_its_clinical_texts_in_chinese(
@@ -185,7 +185,7 @@ def test_a_missing_dose_translation_fails_rules_check(tmp_path: Path) -> None:
 
 def _zh_texts(knowledge: Knowledge) -> list[tuple[str, str]]:
     found = []
-    for rule in knowledge.knowledge.rules:
+    for rule in knowledge.base.rules:
         zh = rule.translations["zh"]
         found += [(rule.id, zh.title), (rule.id, zh.rationale)]
         found += [(rule.id, note) for note in zh.notes]

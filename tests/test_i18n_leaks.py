@@ -28,15 +28,15 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate, why_not
-from bonecds.cli import app
-from bonecds.facts import FIELDS
-from bonecds.i18n import WORDS as TEXT_WORDS
-from bonecds.render import render
-from bonecds.render.text import render_why_not
-from bonecds.render.words import METHODS_ZH
-from bonecds.render.words import WORDS as RENDER_WORDS
-from bonecds.rules import All, Any_, Condition, Derive, FieldTest, Not, Propose
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.knowledge.i18n import WORDS as TEXT_WORDS
+from bonecds.knowledge.model import All, Any_, Condition, Derive, FieldTest, Not, Propose
+from bonecds.profile.fields import FIELDS
+from bonecds.report.render import render
+from bonecds.report.render._words import METHODS_ZH
+from bonecds.report.render._words import WORDS as RENDER_WORDS
+from bonecds.report.render.text import render_why_not
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES
 
 SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
@@ -85,7 +85,7 @@ def _conditions(condition: Condition | None) -> Iterator[Condition]:
 
 def _codes(knowledge: Knowledge) -> tuple[set[str], list[str]]:
     """Ids and field paths (whole words), and the values conditions compare with (phrases)."""
-    kb = knowledge.knowledge
+    kb = knowledge.base
     ids = {*kb.vocabulary, *kb.sources, *FIELDS, "patient"}
     ids |= {spec.input_path for spec in FIELDS.values() if spec.input_path}
     ids |= {str(value) for spec in FIELDS.values() for value in spec.values}
@@ -155,14 +155,14 @@ class Scanner:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.ids, self.phrases = _codes(knowledge)
-        self.titles = {s.title for s in knowledge.knowledge.sources.values()}
+        self.titles = {s.title for s in knowledge.base.sources.values()}
         self.english = _english_words()
 
     def outputs(self, path: Path, options: list[str] | None = None) -> Iterator[tuple[str, str]]:
         """(where, text) for each Chinese rendering of a scenario."""
         scenario, profile = load_scenario(path)
         report = evaluate(profile, self.knowledge, scenario.as_of, explain=True, language="zh")
-        links = {k: s.url for k, s in self.knowledge.knowledge.sources.items() if s.url}
+        links = {k: s.url for k, s in self.knowledge.base.sources.items() if s.url}
         yield "text --explain", render(report, "text", True, width=10_000)
         yield "markdown --explain", render(report, "markdown", True)
         yield "html", _visible_html(render(report, "html", True, links=links))
@@ -201,7 +201,7 @@ def test_no_english_prose_in_any_chinese_report(scanner: Scanner) -> None:
 def test_why_not_in_chinese_for_every_option(scanner: Scanner, knowledge: Knowledge) -> None:
     options = [
         item_id
-        for item_id, item in knowledge.knowledge.vocabulary.items()
+        for item_id, item in knowledge.base.vocabulary.items()
         if item.kind in ("option", "emergency")
     ]
     problems = scanner.scan(SAMPLE, options)

@@ -17,12 +17,12 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from bonecds.api import Knowledge, evaluate
-from bonecds.batch import BatchOptions, run_batch
-from bonecds.cli import app
+from bonecds.cds_hooks.app import ServiceConfig, _after_signing, create_app
+from bonecds.cli.app import app
+from bonecds.cohort.run import BatchOptions, run_batch
 from bonecds.errors import InputError, ProfileError
-from bonecds.fhir import bundle_mapping
-from bonecds.profile import load_profile
-from bonecds.service import ServiceConfig, _after_signing, create_app
+from bonecds.fhir.read import bundle_mapping
+from bonecds.profile.model import load_profile
 from tests.conftest import AS_OF, RULES
 from tests.interop.cases import CASES, HERE
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bonecds.lint import Domain, field_domain, lint_knowledge
-from bonecds.loader import load_rules
+from bonecds.knowledge.lint import Domain, field_domain, lint_knowledge
+from bonecds.knowledge.load import load_rules
 from tests.conftest import RULES
 
 EXAMPLES = sorted((Path(__file__).parent / "lint_rules").glob("*.yaml"))
@@ -37,9 +37,9 @@ def test_each_warning_code_is_found_at_its_line(path: Path, tmp_path: Path) -> N
 
 
 def test_every_warning_code_has_an_example() -> None:
-    import bonecds.lint
+    import bonecds.knowledge.lint
 
-    documented = set(re.findall(r"^    ([a-z-]+) ", bonecds.lint.__doc__ or "", re.M))
+    documented = set(re.findall(r"^    ([a-z-]+) ", bonecds.knowledge.lint.__doc__ or "", re.M))
     shown_elsewhere = {"unused-id", "unused-waiver"}  # need a whole directory: tested below
     assert documented - shown_elsewhere == {_expected(p)[0] for p in EXAMPLES}
 

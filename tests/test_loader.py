@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bonecds import RuleError, compiler, load_knowledge
-from bonecds.loader import load_rules
+from bonecds import RuleError, load_knowledge
+from bonecds.engine import compile as compiler
+from bonecds.knowledge.load import load_rules
 from tests.conftest import RULES
 
 BAD = sorted((Path(__file__).parent / "bad_rules").glob("*.yaml"))

@@ -10,35 +10,37 @@ from typing import Any
 
 import pytest
 from benchmarks.common import scaled_knowledge
+from benchmarks.floor import Floor
 
-from bonecds import Knowledge, compiler
-from bonecds.compiler import (
+from bonecds import Knowledge
+from bonecds.engine import compile as compiler
+from bonecds.engine.compile import (
     MAX_JOINS_PER_FACT,
     MAX_PATIENT_KEYS,
     MAX_RULES_PER_RULESET,
-    CompiledKnowledge,
     CompiledRule,
     compile_rules,
     partition_rules,
     patient_keys,
 )
-from bonecds.engine import Firing, run_engine
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import Facts, to_facts
+from bonecds.engine.firing import Firing
 from bonecds.errors import RuleError
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor
-from bonecds.loader import load_rules
-from bonecds.profile import parse_profile
-from bonecds.synthetic import synthetic_cohort
+from bonecds.knowledge.load import load_rules
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.model import parse_profile
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import RULES
 
 
 def _facts(knowledge: Knowledge, size: int, seed: int) -> list[Facts]:
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     cohort = synthetic_cohort(size, seed=seed, known=0.7)
     return [to_facts(parse_profile(profile), defaults) for profile in cohort]
 
 
-def _renamed(compiled: CompiledKnowledge, suffix: str) -> CompiledKnowledge:
+def _renamed(compiled: Knowledge, suffix: str) -> Knowledge:
     # The engine registers rulesets by name once per process: a test's variant needs its own.
     return dataclasses.replace(compiled, ruleset_name=f"{compiled.ruleset_name}_{suffix}")
 
@@ -50,7 +52,7 @@ def _base(firing: Firing) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
 def test_a_knowledge_base_beyond_one_ruleset_fires_what_the_floor_fires(
     knowledge: Knowledge,
 ) -> None:
-    scaled = compile_rules(scaled_knowledge(knowledge.knowledge, 3))
+    scaled = compile_rules(scaled_knowledge(knowledge.base, 3))
     parts = partition_rules(scaled.rules)
     assert len(parts) >= 3
     floor, facts = Floor(scaled), _facts(knowledge, 120, seed=41)
@@ -68,7 +70,7 @@ def test_a_knowledge_base_beyond_one_ruleset_fires_what_the_floor_fires(
     assert fired_crossing > 0  # rules that joined on facts derived in another ruleset fired
 
 
-def _crossing_joins(compiled: CompiledKnowledge, parts: tuple[tuple[int, ...], ...]) -> set[str]:
+def _crossing_joins(compiled: Knowledge, parts: tuple[tuple[int, ...], ...]) -> set[str]:
     """Ids of rules that join on a derived fact produced only in other rulesets."""
     where = {
         rule.name: index for index, part in enumerate(parts) for rule in _rules(compiled, part)
@@ -89,7 +91,7 @@ def _crossing_joins(compiled: CompiledKnowledge, parts: tuple[tuple[int, ...], .
     return crossing
 
 
-def _rules(compiled: CompiledKnowledge, part: tuple[int, ...]) -> list[CompiledRule]:
+def _rules(compiled: Knowledge, part: tuple[int, ...]) -> list[CompiledRule]:
     return [compiled.rules[index] for index in part]
 
 
@@ -125,7 +127,7 @@ def test_the_project_knowledge_base_fits_one_ruleset_today(knowledge: Knowledge)
     assert (MAX_RULES_PER_RULESET, MAX_JOINS_PER_FACT, MAX_PATIENT_KEYS) == (250, 200, 240)
 
 
-def _stratified(seed: int, size: int) -> CompiledKnowledge:
+def _stratified(seed: int, size: int) -> Knowledge:
     """Random rules, each deriving its own fact and needing others present or absent, earlier
     or later in rule order (so in any ruleset), over several strata: the levels are drawn
     first, a rule negates only facts of lower levels, and its stratum is then computed as the
@@ -145,7 +147,7 @@ def _stratified(seed: int, size: int) -> CompiledKnowledge:
             max([strata[i] for i in pos] + [strata[i] + 1 for i in neg] + [0]) for pos, neg in joins
         ]
     rules = tuple(_random_rule(rng, index, strata[index], *joins[index]) for index in range(size))
-    return CompiledKnowledge(f"bonecds_stratified_{seed}", rules, max(strata), None)  # type: ignore[arg-type]
+    return Knowledge(f"bonecds_stratified_{seed}", rules, max(strata), None)  # type: ignore[arg-type]
 
 
 def _random_rule(

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bonecds import ProfileError, load_profile
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.profile import PatientProfile, parse_profile
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.model import PatientProfile, parse_profile
 
 DEFAULTS = ReferenceDefaults(
     calcium_lln_mg_dl=8.9,

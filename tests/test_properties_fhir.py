@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bonecds.errors import ProfileError
-from bonecds.fhir import dosing_interval_weeks, map_resources, parse_resources
-from bonecds.fhir_codes import LOINC, SNOMED, UCUM
-from bonecds.fhir_orders import dose_mg, read_draft_orders
+from bonecds.fhir.codes import LOINC, SNOMED, UCUM
+from bonecds.fhir.orders import dose_mg, read_draft_orders
+from bonecds.fhir.read import dosing_interval_weeks, map_resources, parse_resources
 from tests.conftest import AS_OF
 
 SUBJECT = {"reference": "Patient/p1"}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bonecds import BonecdsError, Knowledge, evaluate, load_knowledge
 from bonecds.errors import InternalError, ProfileError, printable
-from bonecds.profile import parse_profile, read_structured
+from bonecds.profile.model import parse_profile, read_structured
 from tests.conftest import RULES
 from tests.profile_gen import broken_invariants, invalid_profile, profile_text, valid_profile
 

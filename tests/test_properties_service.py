@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bonecds import Knowledge
-from bonecds.feedback import SqliteStore
-from bonecds.service import ServiceConfig, create_app
-from bonecds.service_auth import TokenVerifier, TrustedIssuer
+from bonecds.cds_hooks._feedback import open_store
+from bonecds.cds_hooks.app import ServiceConfig, create_app
+from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 from tests.conftest import AS_OF
 
 FHIR = Path(__file__).parent / "fhir"
@@ -188,7 +188,7 @@ CLAIM_VALUES = JSON | NEAR_NOW | NEAR_NOW.map(str) | NEAR_NOW.map(float) | st.ju
 def test_any_claims_are_verified_or_refused_never_raise(
     tmp_path_factory: pytest.TempPathFactory, claims: dict[str, Any], header: dict[str, Any]
 ) -> None:
-    store = SqliteStore(tmp_path_factory.mktemp("claims") / "replay.sqlite3")
+    store = open_store(tmp_path_factory.mktemp("claims") / "replay.sqlite3")
     verifier = TokenVerifier((TrustedIssuer(ISS, _jwks()),), store)
     aud = f"{BASE}/cds-services"
     try:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bonecds import Knowledge, evaluate, load_knowledge, ranking
-from bonecds.synthetic import synthetic_cohort
+from bonecds import Knowledge, evaluate, load_knowledge
+from bonecds.report import rank as ranking
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
 BREAST = {
@@ -72,15 +73,15 @@ def test_reports_reusing_earlier_patients_hits_equal_reports_made_afresh(
     fresh = [
         evaluate(p, empty, AS_OF, language=lang).to_json() for lang in languages for p in cohort
     ]
-    assert not empty.knowledge.report_memo, "the fresh pass read or kept memo entries"
-    assert knowledge.knowledge.report_memo, "the warm passes did not use the memo"
+    assert not empty.base.report_memo, "the fresh pass read or kept memo entries"
+    assert knowledge.base.report_memo, "the warm passes did not use the memo"
     assert fresh == warm
 
 
 def test_the_report_memo_stays_within_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ranking, "MEMO_SIZE", 50)
     knowledge = load_knowledge(RULES)  # its own, empty memo
-    memo = knowledge.knowledge.report_memo
+    memo = knowledge.base.report_memo
     assert not memo
     sizes = []
     for profile in synthetic_cohort(100, seed=34):
@@ -97,9 +98,9 @@ def test_memo_keys_tell_equal_values_of_different_types_apart() -> None:
 
 def test_a_pickled_knowledge_base_leaves_its_report_memo_behind(knowledge: Knowledge) -> None:
     evaluate(BREAST, knowledge, AS_OF)
-    assert knowledge.knowledge.report_memo
+    assert knowledge.base.report_memo
     restored = pickle.loads(pickle.dumps(knowledge))
-    assert not restored.knowledge.report_memo
+    assert not restored.base.report_memo
     assert (
         evaluate(BREAST, restored, AS_OF).to_json() == evaluate(BREAST, knowledge, AS_OF).to_json()
     )

@@ -10,9 +10,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, load_knowledge, why_not
-from bonecds.cli import app
-from bonecds.regression import coverage, diff_knowledge, run_scenario, scenario_files
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.testing.regression import coverage, diff_knowledge, run_scenario, scenario_files
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import AS_OF, FIXTURES, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
-from bonecds import batch as batch_module
-from bonecds.batch import BatchInterrupted, BatchOptions, run_batch
-from bonecds.batch_output import SUMMARY_COLUMNS, OutputShape, page_name
-from bonecds.cli import app
-from bonecds.synthetic import synthetic_cohort
+from bonecds.cli.app import app
+from bonecds.cohort import run as batch_module
+from bonecds.cohort.output import SUMMARY_COLUMNS, OutputShape, page_name
+from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
+from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
 HOSTILE_ID = "../../etc/<script>alert(1)</script>"
@@ -71,7 +71,7 @@ def test_summary_has_one_row_per_report_with_the_reports_ids_in_order(
         assert row["cautions"].split() == [c["id"] for c in report["cautions"]]  # type: ignore[attr-defined]
         assert row["data_requests"].split() == [r["field"] for r in report["data_requests"]]  # type: ignore[attr-defined]
         assert row["knowledge_version"] == report["knowledge_version"]
-        assert row["knowledge_digest"] == report["knowledge_digest"] == knowledge.knowledge.digest
+        assert row["knowledge_digest"] == report["knowledge_digest"] == knowledge.base.digest
         assert row["knowledge_digest"].startswith("sha256:")
 
 
@@ -179,7 +179,7 @@ def test_an_interrupted_summary_run_resumes_to_the_same_output(
 
 @pytest.mark.parametrize("patient_id", ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx"])
 def test_a_summary_cell_that_a_spreadsheet_would_run_is_made_inert(patient_id: str) -> None:
-    from bonecds.batch_output import csv_line
+    from bonecds.cohort.output import csv_line
 
     line = csv_line([1, patient_id, ["denosumab"]]).decode()
     cell = next(csv.reader(io.StringIO(line)))[1]

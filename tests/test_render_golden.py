@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bonecds import Knowledge, evaluate
-from bonecds.render import render
-from bonecds.scenarios import load_scenario
+from bonecds.report.render import render
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 GOLDEN = FIXTURES / "golden"
@@ -40,7 +40,7 @@ def test_rendering_matches_its_golden_snapshot(
 ) -> None:
     loaded, profile = load_scenario(FIXTURES / f"{scenario}.yaml")
     report = evaluate(profile, knowledge, loaded.as_of, explain=explain, language=language)
-    links = {key: s.url for key, s in knowledge.knowledge.sources.items() if s.url}
+    links = {key: s.url for key, s in knowledge.base.sources.items() if s.url}
     actual = render(report, fmt, explain, links=links)
     snapshot = GOLDEN / f"{scenario}{suffix}"
     if os.environ.get("BONECDS_UPDATE_GOLDEN") == "1":

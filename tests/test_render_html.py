@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds.cli import app
-from bonecds.render.html import render_html
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.report.render.html import render_html
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -43,7 +43,7 @@ def test_page_carries_options_cautions_values_sources_notice_and_the_basis(
     knowledge: Knowledge,
 ) -> None:
     page = _page(SAMPLE)
-    r3 = knowledge.knowledge.sources["R3"]
+    r3 = knowledge.base.sources["R3"]
     for text in (
         "NOTICE: Research prototype",
         "conditional on dental.exam_done",  # the badge names the data the option needs

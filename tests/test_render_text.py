@@ -11,8 +11,8 @@ from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
-from bonecds.cli import app
-from bonecds.scenarios import load_scenario
+from bonecds.cli.app import app
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 SAMPLE = str(FIXTURES / "sample-breast-bone-mets.yaml")
@@ -40,7 +40,7 @@ def test_a_wide_terminal_is_used_not_a_fixed_width() -> None:
 
 
 def test_width_comes_from_columns_then_the_terminal_then_a_pipe_default() -> None:
-    from bonecds.render.layout import MAX_WIDTH, MIN_WIDTH, PIPE_WIDTH, terminal_width
+    from bonecds.report.render.layout import MAX_WIDTH, MIN_WIDTH, PIPE_WIDTH, terminal_width
 
     pipe = io.StringIO()
     assert terminal_width(pipe, {"COLUMNS": "93"}) == 93
@@ -51,7 +51,7 @@ def test_width_comes_from_columns_then_the_terminal_then_a_pipe_default() -> Non
 
 
 def test_wrap_never_splits_a_word_and_breaks_between_cjk_characters() -> None:
-    from bonecds.render.layout import wrap
+    from bonecds.report.render.layout import wrap
 
     lines = wrap("aaa bma-solid-tumour-bone-metastases bbb", 20, "- ")
     assert lines == ["- aaa", "  bma-solid-tumour-bone-metastases", "  bbb"]
@@ -169,7 +169,7 @@ def test_chinese_report_has_no_english_words_of_the_renderer(fmt: str) -> None:
 
 
 def test_every_method_bonecds_computes_with_has_a_chinese_wording(knowledge: Knowledge) -> None:
-    from bonecds.render.words import METHODS_ZH
+    from bonecds.report.render._words import METHODS_ZH
 
     methods = set()
     for scenario in sorted(FIXTURES.glob("*.yaml")):
@@ -181,6 +181,6 @@ def test_every_method_bonecds_computes_with_has_a_chinese_wording(knowledge: Kno
 
 
 def test_markdown_escapes_report_text_that_would_become_markup() -> None:
-    from bonecds.render.markdown import _md
+    from bonecds.report.render.markdown import _md
 
     assert _md("a | b *c* <script>") == "a \\| b \\*c\\* \\<script\\>"

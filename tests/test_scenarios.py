@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import Report
-from bonecds.cli import app
-from bonecds.scenarios import check_expectations, load_scenario
+from bonecds.cli.app import app
+from bonecds.testing.scenarios import check_expectations, load_scenario
 from tests.conftest import FIXTURES, RULES, ScenarioReport
 
 SCENARIOS = sorted(p for p in FIXTURES.glob("*.yaml"))

@@ -33,11 +33,11 @@ from fastapi.responses import JSONResponse
 from typer.testing import CliRunner
 
 from bonecds import Knowledge
-from bonecds.cli import app as cli
+from bonecds.cds_hooks._feedback import open_store
+from bonecds.cds_hooks.app import SERVER_OPTIONS, ServiceConfig, create_app
+from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer, load_issuers
+from bonecds.cli.app import app as cli
 from bonecds.errors import InputError
-from bonecds.feedback import SqliteStore
-from bonecds.service import SERVER_OPTIONS, ServiceConfig, create_app
-from bonecds.service_auth import TokenVerifier, TrustedIssuer, load_issuers
 from tests.conftest import AS_OF, RULES
 
 FHIR = Path(__file__).parent / "fhir"
@@ -241,7 +241,7 @@ def test_the_spec_example_token_is_rejected_because_it_expired(
         json.loads((EXAMPLES / "jwks-public.json").read_text()),
         jku=(SPEC_JKU,),
     )
-    replay = SqliteStore(tmp_path / "replay.db")
+    replay = open_store(tmp_path / "replay.db")
     assert (
         TokenVerifier((spec,), replay).verify(compact, [aud]) == "expired"
     )  # signature and aud are fine
@@ -296,7 +296,7 @@ def test_a_replayed_token_is_refused(service: Running) -> None:
 def test_a_token_replayed_on_another_worker_is_refused(tmp_path: Path) -> None:
     # Two workers are two processes, each with its verifier, sharing only the database.
     issuers = (TrustedIssuer(ISS, _jwks(KEY.public_key(), KID, "ES384")),)
-    first, second = (TokenVerifier(issuers, SqliteStore(tmp_path / "s.db")) for _ in range(2))
+    first, second = (TokenVerifier(issuers, open_store(tmp_path / "s.db")) for _ in range(2))
     aud = "https://bonecds.example/cds-services"
     once = token(aud)
     assert first.verify(once, [aud]) is None
@@ -306,7 +306,7 @@ def test_a_token_replayed_on_another_worker_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_jti_is_remembered_until_its_token_expires(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     assert store.claim(ISS, "jti-1", expires=1000.0, now=500.0)
     assert not store.claim(ISS, "jti-1", expires=1100.0, now=900.0)
     assert store.claim("https://other.example/", "jti-1", expires=1000.0, now=900.0)
@@ -1000,7 +1000,7 @@ def test_logs_hold_no_patient_data_or_tokens(
 def test_insecure_dev_mode_is_loud_and_unauthenticated(
     knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bonecds.service")
+    caplog.set_level(logging.WARNING, logger="bonecds.cds_hooks.app")
     sock, base = _bind()
     config = ServiceConfig(
         base_url=base,
@@ -1045,7 +1045,7 @@ def test_trusted_issuers_are_read_from_a_file(tmp_path: Path) -> None:
         ("https://sandbox.cds-hooks.org", sandbox),
     ]
     aud = "https://bonecds.example/cds-services"
-    assert TokenVerifier(loaded, SqliteStore(tmp_path / "r.db")).verify(token(aud), [aud]) is None
+    assert TokenVerifier(loaded, open_store(tmp_path / "r.db")).verify(token(aud), [aud]) is None
     (tmp_path / "broken.json").write_text('{"issuers": [{"jwks_file": "ehr.jwks.json"}]}')
     with pytest.raises(InputError, match="not a trusted-issuers file"):
         load_issuers(tmp_path / "broken.json")
@@ -1061,7 +1061,7 @@ def test_a_jwks_url_serving_no_jwk_set_refuses_the_token(
     url = "https://ehr.test.example/jwks.json"
     answer = httpx.Response(200, json=served, request=httpx.Request("GET", url))
     monkeypatch.setattr(httpx, "get", lambda *_args, **_kwargs: answer)
-    verifier = TokenVerifier((TrustedIssuer(ISS, jwks_url=url),), SqliteStore(tmp_path / "r.db"))
+    verifier = TokenVerifier((TrustedIssuer(ISS, jwks_url=url),), open_store(tmp_path / "r.db"))
     aud = "https://bonecds.example/cds-services"
     assert verifier.verify(token(aud), [aud]) == "unknown key"
 
@@ -1072,9 +1072,7 @@ def test_a_pinned_jwks_file_accepts_the_jku_the_issuer_is_configured_for(tmp_pat
     (tmp_path / "ehr.jwks.json").write_text(json.dumps(_jwks(KEY.public_key(), KID, "ES384")))
     entry = {"iss": ISS, "jwks_file": "ehr.jwks.json", "jku": [SANDBOX_JKU]}
     (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [entry]}))
-    verifier = TokenVerifier(
-        load_issuers(tmp_path / "issuers.json"), SqliteStore(tmp_path / "r.db")
-    )
+    verifier = TokenVerifier(load_issuers(tmp_path / "issuers.json"), open_store(tmp_path / "r.db"))
     aud = "https://bonecds.example/cds-services"
     assert verifier.verify(token(aud, headers={"jku": SANDBOX_JKU}), [aud]) is None
     assert verifier.verify(token(aud), [aud]) is None  # no jku: the pinned keys

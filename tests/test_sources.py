@@ -18,7 +18,7 @@ ARTEFACTS = ("Summary:", "Recommendations:", "....", ' :"', "bone tumours):")
 
 
 def _sources(knowledge: Knowledge) -> dict:
-    return dict(knowledge.knowledge.sources)
+    return dict(knowledge.base.sources)
 
 
 def test_every_source_names_its_authors_or_issuer_a_year_and_a_url(knowledge: Knowledge) -> None:
@@ -49,7 +49,7 @@ def test_labels_link_the_regulator(knowledge: Knowledge, key: str) -> None:
 
 
 def test_every_source_is_cited(knowledge: Knowledge) -> None:
-    cited = {c.source for rule in knowledge.knowledge.rules for c in rule.citations}
+    cited = {c.source for rule in knowledge.base.rules for c in rule.citations}
     settings = (RULES / "settings.yaml").read_text(encoding="utf-8")
     cited |= set(re.findall(r"source: (R\d+)", settings))
     assert sorted(set(_sources(knowledge)) - cited) == []
