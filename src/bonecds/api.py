@@ -92,7 +92,7 @@ def evaluate(
     fired = [(item.rule, item.branch) for item in report.rules_fired]
     from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
-    explanations = explain_fired(fired, knowledge.base, facts.values)
+    explanations = explain_fired(fired, knowledge.base, facts.values, language)
     return report.model_copy(update={"explanations": explanations})
 
 
@@ -184,18 +184,24 @@ def _report_data(
 
 
 def why_not(
-    profile: PatientProfile | dict[str, Any], knowledge: Knowledge, option: str, as_of: dt.date
+    profile: PatientProfile | dict[str, Any],
+    knowledge: Knowledge,
+    option: str,
+    as_of: dt.date,
+    *,
+    language: str = "en",
 ) -> WhyNot:
-    """Why `option` was or was not proposed: every rule that could have, condition by condition.
+    """Why `option` was or was not proposed: every rule that could have, condition by condition
+    (its texts in `language`).
 
     >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
     """
-    _check_arguments(as_of, "en")
+    _check_arguments(as_of, language)
     if option not in knowledge.base.vocabulary:
         close = difflib.get_close_matches(option, list(knowledge.base.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
-    report, facts = _evaluated(_profile(profile), knowledge, as_of, "en")
+    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
     from bonecds.report.explain import why_not as explain_why_not
 
     return explain_why_not(option, report, knowledge.base, facts.values)

@@ -42,8 +42,26 @@ DISCLAIMERS = {
 }
 
 WORDS = {
-    "en": {"patient": "Patient", "unknown": "Unknown", "needed": "needed to decide"},
-    "zh": {"patient": "患者", "unknown": "未知", "needed": "决策所需"},
+    "en": {
+        "patient": "Patient",
+        "unknown": "Unknown",
+        "needed": "needed to decide",
+        "yes": "yes",
+        "no": "no",
+        "none": "none",
+        "stop": ".",
+        "conflict": "{text} (conflicting dose rules: {amount} {unit} also proposed; lower shown)",
+    },
+    "zh": {
+        "patient": "患者",
+        "unknown": "未知",
+        "needed": "决策所需",
+        "yes": "是",
+        "no": "否",
+        "none": "无",
+        "stop": "。",
+        "conflict": "{text}（剂量规则相互冲突：另有规则提出 {amount} {unit}；此处显示较低剂量）",
+    },
 }
 
 
@@ -117,6 +135,16 @@ class Texts:
         texts: dict[str, str] = getattr(translation, group)
         return texts.get(f"{branch}/{key}", texts.get(key, english))
 
+    def locators(self, rule: Rule) -> list[str]:
+        """Each citation's locator (where in the source to look), in the rule's citation order."""
+        translation = self._translation(rule)
+        if translation is None:
+            return [citation.locator for citation in rule.citations]
+        return [
+            translation.locators.get(key, citation.locator) if citation.locator else ""
+            for key, citation in zip(locator_keys(rule), rule.citations, strict=True)
+        ]
+
     def note(self, rule: Rule, effect: Note) -> str:
         translation = self._translation(rule)
         if translation is None:
@@ -124,6 +152,18 @@ class Texts:
         notes = [e for b in rule.branches for e in b.effects if isinstance(e, Note)]
         index = next(i for i, candidate in enumerate(notes) if candidate is effect)
         return translation.notes[index] if index < len(translation.notes) else effect.note
+
+
+def locator_keys(rule: Rule) -> list[str]:
+    """The translation key of each citation's locator: its source key, and `<source>#<n>` for
+    the n-th citation of a source the rule cites more than once."""
+    seen: dict[str, int] = {}
+    keys = []
+    for citation in rule.citations:
+        seen[citation.source] = seen.get(citation.source, 0) + 1
+        count = seen[citation.source]
+        keys.append(citation.source if count == 1 else f"{citation.source}#{count}")
+    return keys
 
 
 def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
@@ -147,6 +187,11 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
                 missing.append(f"{group}.{branch.name}/{key} (the text differs by branch)")
             elif key not in texts:
                 missing.append(f"{group}.{key}")
+    missing += [
+        f"locators.{key}"
+        for key, citation in zip(locator_keys(rule), rule.citations, strict=True)
+        if citation.locator and key not in translation.locators
+    ]
     notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) < notes:
         missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")

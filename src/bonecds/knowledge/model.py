@@ -224,6 +224,8 @@ class Translation(_Model):
     doses: dict[str, str] = Field(default_factory=dict)  # proposed/adjusted option id -> dose text
     schedules: dict[str, str] = Field(default_factory=dict)  # option id -> schedule text
     texts: dict[str, str] = Field(default_factory=dict)  # proposed option id -> its text
+    # citation source key -> locator ("R57#2": the rule's second citation of R57)
+    locators: dict[str, str] = Field(default_factory=dict)
 
 
 RuleKind = Literal[

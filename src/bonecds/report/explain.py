@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bonecds.knowledge.i18n import Texts
 from bonecds.knowledge.model import (
     All,
     Any_,
@@ -166,9 +167,14 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
 
 
 def explain_fired(
-    fired: list[tuple[str, str]], knowledge: KnowledgeBase, values: dict[str, Any]
+    fired: list[tuple[str, str]],
+    knowledge: KnowledgeBase,
+    values: dict[str, Any],
+    language: str = "en",
 ) -> list[RuleExplanation]:
-    """For each fired (rule id, branch), the rule's conditions traced against the patient."""
+    """For each fired (rule id, branch), the rule's conditions traced against the patient
+    (the rule's title in `language`; the renderers put the conditions into words)."""
+    texts = Texts(knowledge, language)
     produced = _produced(fired, knowledge)
     explanations = []
     for rule_id, branch_name in fired:
@@ -180,7 +186,9 @@ def explain_fired(
             for line in trace(condition, values, produced)
         ]
         explanations.append(
-            RuleExplanation(rule=rule_id, branch=branch_name, title=rule.title, conditions=lines)
+            RuleExplanation(
+                rule=rule_id, branch=branch_name, title=texts.title(rule), conditions=lines
+            )
         )
     return explanations
 
@@ -202,7 +210,9 @@ def _produced(fired: list[tuple[str, str]], knowledge: KnowledgeBase) -> set[str
 def why_not(
     option: str, report: Report, knowledge: KnowledgeBase, values: dict[str, Any]
 ) -> WhyNot:
-    """Each rule that could propose `option`, and per condition met / not met / unknown."""
+    """Each rule that could propose `option`, and per condition met / not met / unknown
+    (titles and the label in the report's language)."""
+    texts = Texts(knowledge, report.language)
     fired = {(item.rule, item.branch) for item in report.rules_fired}
     produced = _produced(sorted(fired), knowledge)
     candidates = []
@@ -226,7 +236,7 @@ def why_not(
                 Candidate(
                     rule=rule.id,
                     branch=branch.name,
-                    title=rule.title,
+                    title=texts.title(rule),
                     status=status,
                     conditions=lines,
                 )
@@ -237,7 +247,7 @@ def why_not(
     reasons = blocked[0].reasons if blocked else []
     return WhyNot(
         option=option,
-        label=knowledge.label(option),
+        label=texts.label(option),
         outcome=outcome,
         reasons=reasons,
         candidates=candidates,

@@ -53,6 +53,7 @@ class _Hit:
     citations: list[Data]
     rationales: dict[tuple[str, str, bool], str] = field(default_factory=dict)  # by _rationale
     parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # by language
+    cited: dict[str, list[Data]] = field(default_factory=dict)  # citations, by language
 
 
 @dataclass
@@ -205,6 +206,21 @@ def _hit(
     return _Hit(rule, rule.branches[order[1]], paths, shown, citations)
 
 
+def _cited(hit: _Hit, texts: Texts) -> list[Data]:
+    """The hit's citations with their locators in the report's language (made once per hit
+    and language, like its parts)."""
+    if texts.language == "en":
+        return hit.citations
+    cited = hit.cited.get(texts.language)
+    if cited is None:
+        locators = texts.locators(hit.rule)
+        cited = hit.cited[texts.language] = [
+            _citation(c["source"], c["title"], locator)
+            for c, locator in zip(hit.citations, locators, strict=True)
+        ]
+    return cited
+
+
 def _input_path(name: str) -> str:
     spec = FIELDS.get(name)
     return spec.input_path if spec is not None and spec.input_path else name
@@ -247,7 +263,7 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
         return ("propose", effect, rationale, dose, schedule)
     if isinstance(effect, Contraindicate):
         reasons = [
-            (option, _reason(texts.reason(rule, effect, option, branch), hit))
+            (option, _reason(texts.reason(rule, effect, option, branch), hit, texts))
             for option in effect.contraindicate
         ]
         return ("contraindicate", reasons)
@@ -261,7 +277,7 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
             "text": texts.note(rule, effect),
             "applies_to": effect.applies_to,
             "rules": [rule.id],
-            "citations": hit.citations,
+            "citations": _cited(hit, texts),
         }
         return ("note", note)
     if isinstance(effect, Context):
@@ -270,7 +286,7 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
             "label": texts.context(rule, effect, branch),
             "rationale": _rationale(texts, hit),
             "rules": [rule.id],
-            "citations": hit.citations,
+            "citations": _cited(hit, texts),
         }
         return ("context", effect.context, context)
     if isinstance(effect, Adjust):
@@ -280,12 +296,12 @@ def _part(effect: Any, hit: _Hit, texts: Texts) -> tuple[Any, ...]:
     return ("derive",)  # derived facts matter to the engine only
 
 
-def _reason(text: str, hit: _Hit) -> Data:
+def _reason(text: str, hit: _Hit, texts: Texts) -> Data:
     return {
         "rule": hit.rule.id,
         "text": text,
         "patient_values": hit.values,
-        "citations": hit.citations,
+        "citations": _cited(hit, texts),
     }
 
 
@@ -330,7 +346,7 @@ def _propose(
     option.evidence.append(hit.rule.evidence)
     option.rationale.append(rationale)
     option.rules.append(hit.rule.id)
-    option.citations.extend(hit.citations)
+    option.citations.extend(_cited(hit, collected.words))
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
     if dose is not None and option.dose is None:
@@ -357,7 +373,7 @@ def _caution(collected: _Collected, effect: Caution, text: str, hit: _Hit) -> No
     entry["texts"].append(text)
     entry["applies_to"].extend(effect.applies_to)
     entry["rules"].append(hit.rule.id)
-    entry["citations"].extend(hit.citations)
+    entry["citations"].extend(_cited(hit, collected.words))
     entry["values"].extend(hit.values)
 
 
@@ -397,7 +413,7 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
         reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
         option.score_note = f"{adjust.score} ({hit.rule.id}): {reason}"
     if adjust.dose is not None:
-        option.dose = _adjusted_dose(option, _with_rules(adjust.dose, hit))
+        option.dose = _adjusted_dose(option, _with_rules(adjust.dose, hit), collected.words)
     if adjust.schedule is not None:
         option.schedule = _with_rules(adjust.schedule, hit)
     # An adjusting branch of the rule that proposed the option adds its reason, not the
@@ -406,12 +422,12 @@ def _apply_adjustment(collected: _Collected, adjust: Adjust, hit: _Hit) -> None:
     option.rules.append(hit.rule.id)
     reason = collected.words.adjustment(hit.rule, adjust.adjust, adjust.reason, hit.branch.name)
     option.rationale.append(_rationale(collected.words, hit, reason, rule_text=not repeat))
-    option.citations.extend(hit.citations)
+    option.citations.extend(_cited(hit, collected.words))
     option.values.extend(hit.values)
     option.conditional.extend(hit.missing)
 
 
-def _adjusted_dose(option: _Option, new: Data) -> Data:
+def _adjusted_dose(option: _Option, new: Data, texts: Texts) -> Data:
     """Two rules adjusting one dose differently is a knowledge-base conflict: show the lower
     amount, name both rules, and say so, rather than letting rule order decide silently."""
     current = option.dose if option.dose_adjusted else None
@@ -422,8 +438,8 @@ def _adjusted_dose(option: _Option, new: Data) -> Data:
     if current["amount"] == new["amount"]:
         return {**current, "rules": rules}
     low, high = sorted((current, new), key=lambda d: (d["amount"] is None, d["amount"] or 0.0))
-    also = f"{high['amount']} {high['unit']} also proposed"
-    text = f"{low['text']} (conflicting dose rules: {also}; lower shown)"
+    conflict = texts.words["conflict"]
+    text = conflict.format(text=low["text"], amount=high["amount"], unit=high["unit"])
     return {**low, "text": text, "rules": sorted(set(rules))}
 
 
@@ -437,27 +453,28 @@ def _rationale(texts: Texts, hit: _Hit, lead: str = "", *, rule_text: bool = Tru
 
 def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     known = [
-        f"{v['field']} = {_show(v['value'], v['unit'])}"
+        f"{v['field']} = {_show(v['value'], v['unit'], texts.words)}"
         for v in hit.values
         if v["value"] is not None
     ]
     unknown = [v["field"] for v in hit.values if v["value"] is None]
     lead = lead.strip()
+    stop = texts.words["stop"]
     if lead and not lead.endswith((".", "!", "?", "。")):
-        lead += "."
+        lead += stop
     parts = [lead, texts.rationale(hit.rule) if rule_text else ""]
     if known:
-        parts.append(f"{texts.words['patient']}: {'; '.join(known)}.")
+        parts.append(f"{texts.words['patient']}: {'; '.join(known)}{stop}")
     if unknown:
-        parts.append(f"{texts.words['unknown']}: {', '.join(unknown)}.")
+        parts.append(f"{texts.words['unknown']}: {', '.join(unknown)}{stop}")
     return " ".join(part for part in parts if part)
 
 
-def _show(value: Any, unit: str) -> str:
+def _show(value: Any, unit: str, words: dict[str, str]) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return words["yes"] if value else words["no"]
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "none"
+        return ", ".join(str(item) for item in value) or words["none"]
     return f"{value} {unit}".strip()
 
 

@@ -85,8 +85,11 @@ def render(
     from bonecds.report.render.text import render_why_not
 
     if options.why_not is not None:
-        answer = why_not(profile, knowledge, options.why_not, as_of)
-        text = answer.to_json() if options.format == "json" else render_why_not(answer)
+        answer = why_not(profile, knowledge, options.why_not, as_of, language=options.language)
+        if options.format == "json":
+            text = answer.to_json()
+        else:
+            text = render_why_not(answer, options.language)
         return text, None
     # The HTML page always carries the logic: it is the basis for independent review.
     traced = options.explain or options.format == "html"

@@ -74,6 +74,13 @@ WORDS: dict[str, dict[str, str]] = {
         "inputs_used": "Patient data the rules read",
         "logic": "The logic, rule by rule",
         "needs": "needs",
+        "patient_target": "patient",
+        "outcome_ranked": "ranked",
+        "outcome_contraindicated": "contraindicated",
+        "outcome_not_proposed": "not proposed",
+        "contraindicated_by": "contraindicated by",
+        "no_rule": "no rule proposes this option",
+        "fired": "fired",
     },
     "zh": {
         "report": "bonecds 报告",
@@ -136,6 +143,13 @@ WORDS: dict[str, dict[str, str]] = {
         "inputs_used": "规则读取的患者数据",
         "logic": "逐条规则的逻辑",
         "needs": "需要",
+        "patient_target": "患者",
+        "outcome_ranked": "已提出并排序",
+        "outcome_contraindicated": "禁忌",
+        "outcome_not_proposed": "未提出",
+        "contraindicated_by": "禁忌，依据规则",
+        "no_rule": "没有规则提出此方案",
+        "fired": "已触发",
     },
 }
 
@@ -146,10 +160,10 @@ METHODS_ZH = {
         "当前血肌酐减去开始当前骨改良药物时的血肌酐"
     ),
     "computed (Cockcroft-Gault: (140 - age) x weight / (72 x SCr), x 0.85 if female)": (
-        "计算值（Cockcroft-Gault 公式：(140 - 年龄) x 体重 / (72 x 血肌酐)，女性 x 0.85）"
+        "计算值（Cockcroft-Gault 公式：(140 - 年龄) × 体重 / (72 × 血肌酐)，女性 × 0.85）"
     ),
     "albumin-corrected (Payne: Ca + 0.8 x (4.0 - albumin g/dL))": (
-        "白蛋白校正（Payne 公式：Ca + 0.8 x (4.0 - 白蛋白 g/dL)）"
+        "白蛋白校正（Payne 公式：总钙 + 0.8 × (4.0 - 白蛋白 g/dL)）"
     ),
     "reporting laboratory": "报告实验室的参考范围",
     "default (laboratory range not supplied)": "默认值（未提供实验室参考范围）",
@@ -182,9 +196,17 @@ _CONDITIONS_ZH = [
     (re.compile(r"^(\S+) is none of (.+)$"), r"\1 不属于 \2"),
     (re.compile(r"^(\S+) does not include (.+)$"), r"\1 不包含 \2"),
     (re.compile(r"^(\S+) includes (.+)$"), r"\1 包含 \2"),
+    (re.compile(r"^(\S+) is not true$"), r"\1 不为是"),
+    (re.compile(r"^(\S+) is not false$"), r"\1 不为否"),
     (re.compile(r"^(\S+) is not (.+)$"), r"\1 不是 \2"),
     (re.compile(r"^(\S+) is (.+)$"), r"\1 为 \2"),
 ]
+
+
+def targets_words(targets: list[str], language: str) -> str:
+    """What a caution applies to: option ids as they are, the patient as a whole in words."""
+    w = words(language)
+    return ", ".join(w["patient_target"] if t == "patient" else t for t in targets)
 
 
 def condition_words(text: str, language: str) -> str:

@@ -23,7 +23,7 @@ from bonecds.report.render._common import (
     status_of,
     values_line,
 )
-from bonecds.report.render._words import method_words, words
+from bonecds.report.render._words import method_words, targets_words, words
 
 __all__ = ["render_html"]
 
@@ -223,7 +223,7 @@ def _cautions_context_notes(report: Report, links: Mapping[str, str]) -> list[st
             )
             out.append(
                 f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
-                f"{_e(', '.join(c.applies_to))}): {_e(c.text)} "
+                f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
                 f'<span class="small">{_e(w["cites"])}: {cites}</span></li>'
             )
         out.append("</ul>")

@@ -13,7 +13,7 @@ from bonecds.report.render._common import (
     status_of,
     values_line,
 )
-from bonecds.report.render._words import method_words, words
+from bonecds.report.render._words import method_words, targets_words, words
 
 __all__ = ["render_markdown"]
 
@@ -132,7 +132,8 @@ def _cautions(report: Report) -> list[str]:
     return _section(
         w["cautions"],
         [
-            f"- **{c.id}** ({w['applies_to']} {', '.join(c.applies_to)}): {_md(c.text)} _("
+            f"- **{c.id}** ({w['applies_to']} {targets_words(c.applies_to, report.language)}): "
+            f"{_md(c.text)} _("
             + (
                 f"{w['same_sources']} {same[c.id]}"
                 if c.id in same

@@ -22,7 +22,7 @@ from bonecds.report.render._common import (
     status_of,
     values_line,
 )
-from bonecds.report.render._words import method_words, words
+from bonecds.report.render._words import method_words, targets_words, words
 from bonecds.report.render.layout import PIPE_WIDTH, wrap
 
 __all__ = ["render_text", "render_why_not"]
@@ -148,8 +148,9 @@ def _cautions(page: _Page, report: Report) -> None:
             if caution.id in same
             else citations_line(caution.citations)
         )
+        applies = targets_words(caution.applies_to, report.language)
         page.item(
-            f"{caution.id} ({w['applies_to']} {', '.join(caution.applies_to)}): {caution.text}",
+            f"{caution.id} ({w['applies_to']} {applies}): {caution.text}",
             f"{w['rules']}: {', '.join(caution.rules)}",
             f"{w['cites']}: {cites}",
         )
@@ -217,16 +218,19 @@ def _explanations(page: _Page, report: Report) -> None:
             page.say(condition_line(line, known, report.language), indent, indent + "    ")
 
 
-def render_why_not(answer: WhyNot) -> str:
+def render_why_not(answer: WhyNot, language: str = "en") -> str:
     """Why an option was or was not proposed, rule by rule and condition by condition."""
-    lines = [f"{answer.label} [{answer.option}]: {answer.outcome}"]
+    w = words(language)
+    outcome = w["outcome_" + answer.outcome.replace(" ", "_")]
+    lines = [f"{answer.label} [{answer.option}]: {outcome}"]
     for reason in answer.reasons:
-        lines.append(f"  contraindicated by {reason.rule}: {reason.text}")
+        lines.append(f"  {w['contraindicated_by']} {reason.rule}: {reason.text}")
     if not answer.candidates:
-        lines.append("  no rule proposes this option")
+        lines.append(f"  {w['no_rule']}")
     for candidate in answer.candidates:
         branch = f" / {candidate.branch}" if candidate.branch else ""
-        lines.append(f"  {candidate.rule}{branch} ({candidate.status}): {candidate.title}")
+        status = w[candidate.status]
+        lines.append(f"  {candidate.rule}{branch} ({status}): {candidate.title}")
         for line in candidate.conditions:
-            lines.append(f"{'    ' * (line.depth + 1)}  {condition_line(line, {})}")
+            lines.append(f"{'    ' * (line.depth + 1)}  {condition_line(line, {}, language)}")
     return "\n".join(lines) + "\n"
