@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["METHODS_ZH", "condition_words", "method_words", "words"]
+__all__ = ["METHODS_ZH", "condition_words", "method_words", "targets_words", "words"]
 
 WORDS: dict[str, dict[str, str]] = {
     "en": {
