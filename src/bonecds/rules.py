@@ -189,6 +189,9 @@ class Translation(_Model):
     doses: dict[str, str] = Field(default_factory=dict)  # proposed/adjusted option id -> dose text
     schedules: dict[str, str] = Field(default_factory=dict)  # option id -> schedule text
     texts: dict[str, str] = Field(default_factory=dict)  # proposed option id -> its text
+    # The digest of the English these texts translate (i18n.english_digest); `bonecds rules
+    # check` reports the translation as stale when the English no longer gives it.
+    en_digest: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
 
 
 RuleKind = Literal[
