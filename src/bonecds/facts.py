@@ -317,7 +317,7 @@ def _metastases_counted(values: dict[str, Any]) -> list[DerivedValue]:
     method = "sum of the metastases counted by site (at least this many in all)"
     return [
         DerivedValue(
-            "derived.metastases_counted", sum(counted.values()), "lesions", method, counted
+            "derived.metastases_counted", float(sum(counted.values())), "lesions", method, counted
         )
     ]
 
