@@ -23,9 +23,9 @@ from pathlib import Path
 
 from benchmarks.common import AS_OF, RULES
 from bonecds import Knowledge, load_knowledge
-from bonecds.batch import BatchOptions, run_batch
-from bonecds.batch_output import OutputShape
-from bonecds.synthetic import synthetic_cohort
+from bonecds.cohort.output import OutputShape
+from bonecds.cohort.run import BatchOptions, run_batch
+from bonecds.testing.synthetic import synthetic_cohort
 
 TARGET = 1.8  # summary format: 2 workers at least this many times one worker's throughput
 FORMATS = ("json", "summary")

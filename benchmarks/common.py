@@ -17,13 +17,23 @@ from typing import Any
 
 import psutil
 
+from benchmarks.floor import Floor
 from bonecds import Knowledge, evaluate
-from bonecds.distributed import _evaluate_record
-from bonecds.engine import run_engine
-from bonecds.facts import Facts, ReferenceDefaults, to_facts
-from bonecds.floor import Floor
-from bonecds.profile import parse_profile
-from bonecds.rules import All, Any_, Condition, Derive, Derived, KnowledgeBase, Not, Rule
+from bonecds.cohort.runners import _evaluate_record
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import Facts, to_facts
+from bonecds.knowledge.model import (
+    All,
+    Any_,
+    Condition,
+    Derive,
+    Derived,
+    KnowledgeBase,
+    Not,
+    ReferenceDefaults,
+    Rule,
+)
+from bonecds.profile.model import parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
@@ -80,7 +90,7 @@ class Pipelines:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.floor = Floor(knowledge)
-        self.defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+        self.defaults = ReferenceDefaults(**knowledge.base.defaults)
 
     def engine_line(self, line: bytes) -> object:
         return _evaluate_record(line, self.knowledge, AS_OF)

@@ -35,21 +35,24 @@ from benchmarks.common import (
     interleaved,
     machine,
 )
-from bonecds import Knowledge, api, engine, ranking
-from bonecds.compiler import compile_rules
-from bonecds.distributed import _report_line
-from bonecds.engine import run_engine
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.loader import load_rules
-from bonecds.profile import parse_profile
-from bonecds.synthetic import synthetic_cohort
+from bonecds import Knowledge, api
+from bonecds.cohort.runners import _report_line
+from bonecds.engine import durable as engine
+from bonecds.engine.compile import compile_rules
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.load import load_rules
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.model import parse_profile
+from bonecds.report import rank as ranking
+from bonecds.testing.synthetic import synthetic_cohort
 
 KEPT = engine.SESSION_EVALUATIONS
 
 
 def stages(knowledge: Knowledge, size: int) -> list[str]:
     """CPU per stage of the batch worker's path, each stage timed on its own, record by record."""
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     spent: dict[str, list[float]] = {name: [] for name in STAGES}
     for profile in synthetic_cohort(size, SEED + 9):
         value: Any = json.dumps(profile).encode()
@@ -87,7 +90,7 @@ def _stage(name: str, value: Any, knowledge: Knowledge, defaults: ReferenceDefau
     if name == "rank (report)":
         facts, firings = value
         return ranking.rank(
-            firings, knowledge.knowledge, facts, as_of=AS_OF.isoformat(),
+            firings, knowledge.base, facts, as_of=AS_OF.isoformat(),
             patient_id=None, engine_version=api.ENGINE_VERSION,
         )  # fmt: skip
     return _report_line(value)
@@ -109,7 +112,7 @@ def start_up() -> list[str]:
         f"compile_rules: {done - loaded:.3f} s; unpickling the compiled knowledge "
         f"({len(blob) // 1024} KiB): {end - unpickle:.3f} s",
         *_sketches(blob),
-        "- heaviest imports of `import bonecds.cli` (cumulative, -X importtime):",
+        "- heaviest imports of `import bonecds.cli.app` (cumulative, -X importtime):",
     ]
     return rows + [f"  - {line}" for line in _imports()]
 
@@ -127,8 +130,8 @@ app(["--help"])
 _EVALUATE_SKETCH = """
 import datetime, pickle, sys
 from bonecds.api import evaluate
-from bonecds.render import FORMATS
-from bonecds.scenarios import read_patient
+from bonecds.report.render import FORMATS
+from bonecds.testing.scenarios import read_patient
 knowledge = pickle.loads(open(sys.argv[1], "rb").read())
 profile, when = read_patient(__import__("pathlib").Path(sys.argv[2]))
 report = evaluate(profile, knowledge, when or datetime.date.today())
@@ -158,7 +161,7 @@ def _median_run(command: list[str]) -> float:
 
 
 def _imports(top: int = 12) -> list[str]:
-    command = [sys.executable, "-X", "importtime", "-c", "import bonecds.cli"]
+    command = [sys.executable, "-X", "importtime", "-c", "import bonecds.cli.app"]
     stderr = subprocess.run(command, capture_output=True, text=True, check=True).stderr
     entries = []
     for line in stderr.splitlines()[1:]:
@@ -187,7 +190,7 @@ def session_cost(knowledge: Knowledge, size: int) -> list[str]:
     """The engine with a fresh durable_rules session per patient (the notes' pattern; making
     one initialises frame pools and 512-entry indexes for every beta and action node, state.c
     createStateNode) against one session kept and emptied between patients (engine.py)."""
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 7)]
     spent = {}
     for label, quota in (("fresh session per patient", 1), ("kept session", None)):
@@ -205,7 +208,7 @@ def engine_before(knowledge: Knowledge, size: int, revision: str) -> list[str]:
     """run_engine of this tree against the engine.py of `revision` (git), on the same facts,
     interleaved in one process: a change's cost measured where load hits both alike."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:src/bonecds/engine.py"],
+        ["git", "show", f"{revision}:src/bonecds/engine/durable.py"],
         capture_output=True,
         check=True,
         text=True,
@@ -221,7 +224,7 @@ def engine_before(knowledge: Knowledge, size: int, revision: str) -> list[str]:
     Path(file.name).unlink()
     # Its own ruleset name: each module registers and keeps its own sessions.
     theirs = dataclasses.replace(knowledge, ruleset_name=f"{knowledge.ruleset_name}_before")
-    defaults = ReferenceDefaults(**knowledge.knowledge.defaults)
+    defaults = ReferenceDefaults(**knowledge.base.defaults)
     facts = [to_facts(parse_profile(p), defaults) for p in synthetic_cohort(size, SEED + 9)]
     differing = sum(
         1

@@ -25,11 +25,11 @@ from tests.interop.cases import bone_metastasis
 
 from benchmarks.common import AS_OF, RULES, interleaved, machine
 from bonecds import evaluate, load_knowledge
-from bonecds.batch import BatchOptions, run_batch
-from bonecds.fhir import bundle_to_profile
+from bonecds.cohort.run import BatchOptions, run_batch
+from bonecds.fhir.read import bundle_to_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests" / "fhir" / "breast-bone-mets.json"
+SAMPLE = ROOT / "tests" / "data" / "fhir" / "breast-bone-mets.json"
 
 
 def variants(bundle: dict[str, Any], count: int) -> list[dict[str, Any]]:

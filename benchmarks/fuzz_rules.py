@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from bonecds.compiler import compile_rules
+from bonecds.engine.compile import compile_rules
 from bonecds.errors import RuleError
-from bonecds.lint import lint_knowledge
-from bonecds.loader import RESERVED_FILES, load_rules
+from bonecds.knowledge.lint import lint_knowledge
+from bonecds.knowledge.load import RESERVED_FILES, load_rules
 
 NAME = "rules"
 DEFAULT_COUNT = 1_000

@@ -5,7 +5,7 @@ Run by `python -m benchmarks.fuzz` (all targets) or alone:
     python -m benchmarks.fuzz_service [COUNT] [SEED]
 
 It starts `bonecds serve --workers 2` on 127.0.0.1 with a key generated here, sends `count`
-requests built from the CDS Hooks requests in `tests/fhir/` (synthetic patients), each with one
+requests built from the CDS Hooks requests in `tests/data/fhir/` (synthetic patients), each with one
 to three defects, and stops the server. Defects: JSON bodies with values replaced by nulls,
 wrong types, extreme numbers, lone surrogates, control characters or deep nesting (in the
 envelope, the context and the prefetch FHIR resources), duplicate keys, truncated or corrupted
@@ -50,8 +50,8 @@ DEFAULT_COUNT = 10_000
 TIMEOUT_S = 20.0
 CONCURRENCY = 8
 REQUESTS = {
-    "bonecds-patient-view": ROOT / "tests" / "fhir" / "patient-view-request.json",
-    "bonecds-order-sign": ROOT / "tests" / "fhir" / "order-sign-request.json",
+    "bonecds-patient-view": ROOT / "tests" / "data" / "fhir" / "patient-view-request.json",
+    "bonecds-order-sign": ROOT / "tests" / "data" / "fhir" / "order-sign-request.json",
 }
 WEIRD: list[Any] = [
     None,

@@ -5,7 +5,7 @@
     python -m benchmarks.load --jti-only               # token verification cost vs live jti
 
 It starts `bonecds serve --workers N` on 127.0.0.1 with a key generated here, then sends the
-patient-view request of `tests/fhir/` (a synthetic patient) on a fixed schedule, whatever the
+patient-view request of `tests/data/fhir/` (a synthetic patient) on a fixed schedule, whatever the
 server's pace (open loop: a slow answer never delays the next send). Each request carries a
 fresh ES384 JWT with its own `jti`, signed before the clock starts so the client's signing does
 not compete for the CPU while measuring. Latency runs from the scheduled send time to the last
@@ -37,7 +37,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUEST = ROOT / "tests" / "fhir" / "patient-view-request.json"
+REQUEST = ROOT / "tests" / "data" / "fhir" / "patient-view-request.json"
 ISS = "https://load.example/"
 KID = "load-es384"
 WARM_UP_S = 3.0
@@ -211,8 +211,8 @@ def _server_cpu_s(served: Served) -> float:
 def jti_scaling(live: tuple[int, ...] = (0, 10_000, 36_000), calls: int = 600) -> dict[int, float]:
     """Median microseconds of one token verification with that many live jti in the table,
     the sizes interleaved call by call so that other load on the machine hits them alike."""
-    from bonecds.feedback import SqliteStore
-    from bonecds.service_auth import TokenVerifier, TrustedIssuer
+    from bonecds.cds_hooks._feedback import SqliteStore
+    from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 
     key = ec.generate_private_key(ec.SECP384R1())
     public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))

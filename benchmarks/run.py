@@ -4,9 +4,10 @@
     python -m benchmarks.run --quick    # smaller cohorts, for a smoke test
     python -m benchmarks.run --write benchmarks/RESULTS.md
 
-Every cohort is synthetic and seeded (bonecds.synthetic, seed 2026): never patient data. Figures
-are printed as Markdown; `--write` replaces the generated part of RESULTS.md and keeps what
-follows its end marker (the analysis). A benchmark, not a test: nothing here fails on a target.
+Every cohort is synthetic and seeded (bonecds.testing.synthetic, seed 2026): never patient
+data. Figures are printed as Markdown; `--write` replaces the generated part of RESULTS.md and
+keeps what follows its end marker (the analysis). A benchmark, not a test: nothing here fails
+on a target.
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ from benchmarks.common import (
     machine,
     scaled_knowledge,
 )
+from benchmarks.floor import Floor
 from bonecds import Knowledge, load_knowledge
-from bonecds.batch import BatchOptions, read_chunks, run_batch
-from bonecds.compiler import compile_rules, partition_rules
-from bonecds.distributed import default_workers
-from bonecds.floor import Floor
-from bonecds.synthetic import synthetic_cohort, synthetic_profile
+from bonecds.cohort.run import BatchOptions, read_chunks, run_batch
+from bonecds.cohort.runners import default_workers
+from bonecds.engine.compile import compile_rules, partition_rules
+from bonecds.testing.synthetic import synthetic_cohort, synthetic_profile
 
 END_MARKER = "<!-- end of generated figures: the analysis below is kept by --write -->"
 
@@ -216,11 +217,12 @@ def cold_start_section() -> tuple[list[str], float]:
             "--rules",
             str(RULES),
         ],
-        "python -c 'import bonecds.cli'": [sys.executable, "-c", "import bonecds.cli"],
+        "python -c 'import bonecds.cli.app'": [sys.executable, "-c", "import bonecds.cli.app"],
         "python -c 'import typer'": [sys.executable, "-c", "import typer"],
     }
-    # The first `evaluate` fills the compiled-knowledge cache (bonecds.cache); the median is
-    # the warm figure a user sees from the second run on; the cache-off row is every run cold.
+    # The first `evaluate` fills the compiled-knowledge cache (bonecds.knowledge.cache); the
+    # median is the warm figure a user sees from the second run on; the cache-off row is every
+    # run cold.
     # bonecds' bytecode is compiled first, as pip does when it installs a wheel and Python does
     # on a first run: where PYTHONDONTWRITEBYTECODE is set (it is on the machines here) an
     # editable install would otherwise compile every bonecds module from source at each start.
@@ -265,9 +267,9 @@ def rss_section(pipes: Pipelines, total: int) -> tuple[list[str], float]:
 
 
 def subset(knowledge: Knowledge, fraction: float) -> Knowledge:
-    rules = knowledge.knowledge.rules
+    rules = knowledge.base.rules
     kept = rules[: max(1, round(len(rules) * fraction))]
-    return compile_rules(dataclasses.replace(knowledge.knowledge, rules=kept))
+    return compile_rules(dataclasses.replace(knowledge.base, rules=kept))
 
 
 COPIES = (2, 5, 20)  # generated knowledge bases: today's rules copied, up to 1,000 rules
@@ -288,7 +290,7 @@ def rules_section(knowledge: Knowledge, size: int) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     variants = [subset(knowledge, fraction) for fraction in (0.25, 0.5, 0.75)] + [knowledge]
-    variants += [compile_rules(scaled_knowledge(knowledge.knowledge, copies)) for copies in COPIES]
+    variants += [compile_rules(scaled_knowledge(knowledge.base, copies)) for copies in COPIES]
     for part in variants:
         pipes = Pipelines(part)
         timed = interleaved(
@@ -299,7 +301,7 @@ def rules_section(knowledge: Knowledge, size: int) -> list[str]:
         whole = interleaved({"engine": pipes.engine_line}, lines_of(profiles))["engine"]
         engine, floor = timed["engine"].median(True), timed["floor"].median(True)
         rows.append(
-            f"| {fmt(len(part.knowledge.rules))} ({fmt(len(part.rules))}) | "
+            f"| {fmt(len(part.base.rules))} ({fmt(len(part.rules))}) | "
             f"{len(partition_rules(part.rules))} | {fmt(engine)} | "
             f"{engine / timed['today'].median(True):.2f}x | {fmt(floor)} | {engine / floor:.1f}x | "
             f"{differing} of {fmt(len(facts))} | {fmt(whole.median(True))} |"
@@ -401,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     report += [f"- {key}: {value}" for key, value in where.items()]
     report += [
         "",
-        f"Knowledge: {len(knowledge.knowledge.rules)} rules, {len(knowledge.rules)} "
+        f"Knowledge: {len(knowledge.base.rules)} rules, {len(knowledge.rules)} "
         f"compiled; synthetic cohorts seeded from {SEED}.",
         "",
     ]

@@ -12,8 +12,8 @@ import datetime as dt
 from pathlib import Path
 
 import bonecds
-from bonecds.cds_cards import CardContext, patient_view_cards
-from bonecds.cds_hooks import Source
+from bonecds.cds_hooks._cards import CardContext, patient_view_cards
+from bonecds.cds_hooks._models import Source
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 

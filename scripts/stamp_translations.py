@@ -20,8 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-from bonecds.i18n import english_digest
-from bonecds.loader import load_rules
+from bonecds.knowledge.i18n import english_digest
+from bonecds.knowledge.load import load_rules
 
 _RULE_START = re.compile(r"^\s*- id:")
 _TRANSLATIONS = re.compile(r"^\s*translations:\s*$")

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 echo "== ruff check";       ruff check src tests benchmarks
 echo "== ruff format";      ruff format --check src tests benchmarks
 echo "== mypy";             mypy
+echo "== import contracts (pyproject.toml [tool.importlinter])"
+contracts=$(lint-imports --no-cache --no-logo) || { echo "$contracts"; exit 1; }
+echo "$contracts" | tail -n 1
 echo "== yamllint";         yamllint -s rules patient_fixtures
 echo "== bonecds rules check"; bonecds rules check rules
 echo "== bonecds test (scenarios, golden snapshots, rule coverage)"

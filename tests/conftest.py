@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bonecds import Knowledge, Report, evaluate, load_knowledge
-from bonecds.scenarios import load_scenario
+from bonecds.testing.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"  # example files: FHIR, broken and linted rule files
 RULES = Path(os.environ.get("BONECDS_TEST_RULES", ROOT / "rules"))
 FIXTURES = ROOT / "patient_fixtures"
 AS_OF = dt.date(2026, 11, 23)

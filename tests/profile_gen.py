@@ -17,9 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from bonecds.plausibility import RANGES, unwrap
-from bonecds.profile import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
-from bonecds.report import Report
+from bonecds.profile.model import ANALYTE_UNITS, QUANTITY_FIELDS, PatientProfile, Quantity
+from bonecds.profile.plausibility import RANGES, unwrap
+from bonecds.report.model import Report
 
 # Unbounded rows (counts, durations) draw valid values below this: larger numbers are tried
 # as extremes, where a report or a BonecdsError is the accepted outcome.

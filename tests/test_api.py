@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import bonecds
 from bonecds import Knowledge, ProfileError, Report, evaluate
 from bonecds.api import evaluate_data
-from bonecds.scenarios import load_scenario
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import AS_OF, FIXTURES, ScenarioReport
 
 SITES = ["breast", "prostate", "lung_nsclc", "renal", "myeloma", "gctb", "osteosarcoma", "other"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bonecds import Knowledge
 from bonecds.api import evaluate
-from bonecds.report import CautionOut
-from bonecds.scenarios import load_scenario
+from bonecds.report.model import CautionOut
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 

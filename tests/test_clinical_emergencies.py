@@ -10,10 +10,11 @@ from pathlib import Path
 
 from bonecds import Knowledge
 from bonecds.api import evaluate
-from bonecds.facts import ReferenceDefaults, to_facts
-from bonecds.profile import parse_profile
-from bonecds.report import RankedItem, Report
-from bonecds.scenarios import load_scenario
+from bonecds.engine.facts import to_facts
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.model import parse_profile
+from bonecds.report.model import RankedItem, Report
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES
 
 

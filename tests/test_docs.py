@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from bonecds.authoring import CONTRACT_IDS
-from bonecds.cli import app
-from bonecds.schema import dump, rule_file_schema
+from bonecds.cli.app import app
+from bonecds.knowledge.schema import dump, rule_file_schema
+from bonecds.testing.sync import CONTRACT_IDS
 from tests.conftest import ROOT, RULES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -90,7 +90,7 @@ def test_committed_rule_schema_is_current() -> None:
 def test_rule_files_validate_against_the_schema() -> None:
     import jsonschema
 
-    from bonecds.loader import RESERVED_FILES
+    from bonecds.knowledge.load import RESERVED_FILES
 
     schema = rule_file_schema()
     for path in sorted(Path(RULES).glob("*.yaml")):
@@ -100,8 +100,8 @@ def test_rule_files_validate_against_the_schema() -> None:
 
 
 def test_committed_knowledge_catalogue_is_current() -> None:
-    from bonecds.catalogue import render_catalogue
-    from bonecds.loader import load_rules
+    from bonecds.knowledge.load import load_rules
+    from bonecds.report.catalogue import render_catalogue
 
     committed = (ROOT / "docs" / "knowledge-catalogue.md").read_text(encoding="utf-8")
     assert committed == render_catalogue(load_rules(ROOT / "rules")), (
@@ -110,7 +110,7 @@ def test_committed_knowledge_catalogue_is_current() -> None:
 
 
 def test_catalogue_documents_every_rule() -> None:
-    from bonecds.loader import load_rules
+    from bonecds.knowledge.load import load_rules
 
     committed = (ROOT / "docs" / "knowledge-catalogue.md").read_text(encoding="utf-8")
     missing = [

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds import evaluate, load_knowledge
-from bonecds.cli import app
+from bonecds.cli.app import app
 from bonecds.errors import InputError
-from bonecds.scenarios import load_scenario
+from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, ROOT, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -162,8 +162,8 @@ def test_a_dask_batch_without_the_dask_extra_names_it(
 def test_a_postgresql_feedback_store_without_psycopg_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bonecds.feedback import PostgresStore
+    from bonecds.cds_hooks._feedback import open_store
 
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(InputError, match=r"'service' extra \(psycopg is not installed\)"):
-        PostgresStore("postgresql://127.0.0.1:9/none")
+        open_store("postgresql://127.0.0.1:9/none")

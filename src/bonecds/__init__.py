@@ -2,7 +2,7 @@
 
 Research prototype, not a medical device.
 
-The public names load on first use (PEP 562), so that `bonecds --help` and `import bonecds.cli`
+The public names load on first use (PEP 562), so that `bonecds --help` and `import bonecds.cli.app`
 do not pay for the whole library.
 """
 
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
         ProfileError,
         RuleError,
     )
-    from bonecds.profile import PatientProfile, load_profile
-    from bonecds.report import Report, WhyNot
+    from bonecds.profile.model import PatientProfile, load_profile
+    from bonecds.report.model import Report, WhyNot
 
 _HOMES = {
     "ENGINE_VERSION": "bonecds.api",
@@ -45,10 +45,10 @@ _HOMES = {
     "InternalError": "bonecds.errors",
     "ProfileError": "bonecds.errors",
     "RuleError": "bonecds.errors",
-    "PatientProfile": "bonecds.profile",
-    "load_profile": "bonecds.profile",
-    "Report": "bonecds.report",
-    "WhyNot": "bonecds.report",
+    "PatientProfile": "bonecds.profile.model",
+    "load_profile": "bonecds.profile.model",
+    "Report": "bonecds.report.model",
+    "WhyNot": "bonecds.report.model",
 }
 
 __all__ = [

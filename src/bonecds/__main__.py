@@ -1,5 +1,5 @@
 """`python -m bonecds` runs the command line."""
 
-from bonecds.cli import main
+from bonecds.cli.app import main
 
 main()

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+__all__ = ["compact", "compact_bytes", "loads"]
+
 
 def compact(data: Any, *, sort_keys: bool = False) -> str:
     return compact_bytes(data, sort_keys=sort_keys).decode()

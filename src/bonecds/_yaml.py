@@ -14,6 +14,8 @@ import yaml
 
 from bonecds.errors import BonecdsError
 
+__all__ = ["YamlDocument", "YamlProblem", "parse_yaml"]
+
 Path = tuple[str | int, ...]
 
 

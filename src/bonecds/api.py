@@ -11,22 +11,35 @@ from typing import Any, cast
 
 import orjson
 
+from bonecds._digests import input_digest
 from bonecds._json import compact_bytes
-from bonecds.cache import cached
-from bonecds.compiler import CompiledKnowledge, compile_rules
-from bonecds.digests import input_digest
-from bonecds.engine import run_engine
+from bonecds.engine.compile import Knowledge, compile_rules
+from bonecds.engine.durable import run_engine
+from bonecds.engine.facts import SIGNED_DERIVED, Facts, to_facts
 from bonecds.errors import InputError, ProfileError
-from bonecds.facts import FIELDS, SIGNED_DERIVED, Facts, ReferenceDefaults, to_facts
-from bonecds.i18n import LANGUAGES
-from bonecds.profile import PatientProfile, check_plausible, parse_profile
-from bonecds.ranking import rank
-from bonecds.report import Report, WhyNot
+from bonecds.knowledge.cache import cached
+from bonecds.knowledge.i18n import LANGUAGES
+from bonecds.knowledge.model import ReferenceDefaults
+from bonecds.profile.fields import FIELDS
+from bonecds.profile.model import PatientProfile, check_plausible, parse_profile
+from bonecds.report.model import Report, WhyNot
+from bonecds.report.rank import rank
+
+__all__ = [
+    "ENGINE_VERSION",
+    "Knowledge",
+    "__version__",
+    "default_rules_dir",
+    "evaluate",
+    "evaluate_data",
+    "load_knowledge",
+    "shared_report_data",
+    "why_not",
+]
 
 __version__ = "0.1.0"
 ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
 
-Knowledge = CompiledKnowledge
 _HERE = Path(__file__).resolve().parent
 
 
@@ -53,7 +66,9 @@ def load_knowledge(directory: Path | str | None = None) -> Knowledge:
 
 
 def _build(directory: Path) -> Knowledge:
-    from bonecds.loader import load_rules  # YAML and checks: only when the cache has no entry
+    from bonecds.knowledge.load import (
+        load_rules,  # YAML and checks: only when the cache has no entry
+    )
 
     return compile_rules(load_rules(directory))
 
@@ -75,9 +90,9 @@ def evaluate(
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
-    from bonecds.explain import explain_fired  # presentation only, when asked for
+    from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
-    explanations = explain_fired(fired, knowledge.knowledge, facts.values)
+    explanations = explain_fired(fired, knowledge.base, facts.values)
     return report.model_copy(update={"explanations": explanations})
 
 
@@ -125,7 +140,7 @@ def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
 
 
 def _facts(profile: PatientProfile, knowledge: Knowledge) -> Facts:
-    base = knowledge.knowledge
+    base = knowledge.base
     facts = to_facts(profile, ReferenceDefaults(**base.defaults), base.comparisons)
     for item in facts.derived:
         impossible = item.value < 0 and item.field not in SIGNED_DERIVED
@@ -156,14 +171,14 @@ def _report_data(
 ) -> dict[str, Any]:
     data = rank(
         run_engine(knowledge, facts),
-        knowledge.knowledge,
+        knowledge.base,
         facts,
         as_of=as_of.isoformat(),
         patient_id=profile.patient_id,
         engine_version=ENGINE_VERSION,
         language=language,
     )
-    data["knowledge_digest"] = knowledge.knowledge.digest
+    data["knowledge_digest"] = knowledge.base.digest
     data["input_digest"] = input_digest(profile)
     return data
 
@@ -176,11 +191,11 @@ def why_not(
     >>> why_not({"ecog": 2}, load_knowledge(), "sbrt", dt.date(2026, 11, 23))  # doctest: +SKIP
     """
     _check_arguments(as_of, "en")
-    if option not in knowledge.knowledge.vocabulary:
-        close = difflib.get_close_matches(option, list(knowledge.knowledge.vocabulary), n=1)
+    if option not in knowledge.base.vocabulary:
+        close = difflib.get_close_matches(option, list(knowledge.base.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
     report, facts = _evaluated(_profile(profile), knowledge, as_of, "en")
-    from bonecds.explain import why_not as explain_why_not
+    from bonecds.report.explain import why_not as explain_why_not
 
-    return explain_why_not(option, report, knowledge.knowledge, facts.values)
+    return explain_why_not(option, report, knowledge.base, facts.values)

@@ -14,6 +14,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = [
+    "BonecdsError",
+    "Diagnostic",
+    "InputError",
+    "InternalError",
+    "ProfileError",
+    "RuleError",
+    "printable",
+]
+
 # C0 and C1 controls, DEL, line/paragraph separators and lone surrogates: anything that could
 # break a one-line message or drive a terminal.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")

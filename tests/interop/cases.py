@@ -16,6 +16,8 @@ from typing import Any
 HERE = Path(__file__).parent
 MCODE = HERE / "published" / "mcode-4.0.0"
 R4 = HERE / "published" / "r4-examples-4.0.1"
+US_CORE = HERE / "published" / "us-core-7.0.0"
+SYNTHEA = HERE / "published" / "synthea-r4-smart"
 TIMESTAMP = "2026-11-23T00:00:00Z"  # ages are taken on this day (Bundle.timestamp)
 JENNY = "cancer-patient-jenny-m"
 
@@ -104,6 +106,61 @@ def bone_metastasis() -> dict[str, Any]:
     return bundle
 
 
+def _us_core_about(patient: str) -> list[dict[str, Any]]:
+    """The US Core 7.0.0 examples kept here whose subject (or patient) is `Patient/<patient>`,
+    with that Patient first and the Medications (they have no subject) last."""
+    found = [_read(f) for f in sorted(US_CORE.glob("*.json"))]
+    own = [r for r in found if r["resourceType"] == "Patient" and r["id"] == patient]
+    about = [
+        r
+        for r in found
+        if (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
+    ]
+    return own + about + [r for r in found if r["resourceType"] == "Medication"]
+
+
+def us_core_amy_shaw() -> dict[str, Any]:
+    """Every US Core 7.0.0 example kept here about Amy Shaw (`Patient/example`), unmodified,
+    in one collection Bundle with the two Medications her requests reference."""
+    return _collection(_us_core_about("example"))
+
+
+def us_core_child() -> dict[str, Any]:
+    """US Core 7.0.0 `Patient/child-example` (a boy born 2016) and his pediatric BMI, unmodified."""
+    return _collection(_us_core_about("child-example"))
+
+
+def us_core_deceased() -> dict[str, Any]:
+    """US Core 7.0.0 `Patient/deceased-example`, unmodified (refused: deceased)."""
+    return _collection([_read(US_CORE / "patient-deceased-example.json")])
+
+
+def _synthea(name: str) -> dict[str, Any]:
+    """A Synthea R4 patient Bundle (a transaction, `urn:uuid` references), unmodified but for
+    Bundle.timestamp (added: ages are taken on that day)."""
+    return {**_read(SYNTHEA / f"{name}.json"), "timestamp": TIMESTAMP}
+
+
+def synthea_andy_schaden() -> dict[str, Any]:
+    """Synthea: a man born 1932 with prostate neoplasm codes, docetaxel and leuprolide."""
+    return _synthea("Andy_Schaden_d630c6ca-046c-470a-8f3a-4dbc3850e7ae")
+
+
+def synthea_luis_miguel_delarosa() -> dict[str, Any]:
+    """Synthea: a man born 1948 with an active colon cancer on oxaliplatin and leucovorin, a
+    blood creatinine (38483-4) of renal impairment, an eGFR and an albumin."""
+    return _synthea("Luis_Miguel_Delarosa_f118c1b4-27e0-4de5-bc04-b51e14ea5bbd")
+
+
+def oversized() -> dict[str, Any]:
+    """Not a case: Andy Schaden's Synthea Bundle with every entry but his Patient seven times
+    over, which is over the 2 MiB input limit (README, Input limits), also as the one Bundle
+    batch assembles for him from a Bulk Data export: refused in one line, never evaluated."""
+    bundle = synthea_andy_schaden()
+    patient, *rest = bundle["entry"]
+    return {**bundle, "entry": [patient, *rest * 7]}
+
+
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "jenny-m": jenny_m,
     "john-anyperson": john_anyperson,
@@ -111,4 +168,9 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "r4-lab-101": r4_lab_101,
     "r4-transaction": r4_transaction,
     "bone-metastasis": bone_metastasis,
+    "us-core-amy-shaw": us_core_amy_shaw,
+    "us-core-child": us_core_child,
+    "us-core-deceased": us_core_deceased,
+    "synthea-andy-schaden": synthea_andy_schaden,
+    "synthea-luis-miguel-delarosa": synthea_luis_miguel_delarosa,
 }

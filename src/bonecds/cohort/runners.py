@@ -1,0 +1,299 @@
+"""What a batch worker does with a chunk of records, and where: this process, a local process
+pool, or a Dask cluster.
+
+`evaluate_chunk` is the unit of work: it turns every record into a one-line canonical report
+or into error lines (line, field path, message; never a patient value), and never raises for a
+bad record. Every runner takes chunks in order and gives their results back in the same order
+(a bounded window of chunks in flight), so `batch.run_batch` writes the same bytes whichever
+runner and however many workers it uses. Every runner keeps one loaded knowledge base per
+worker process, hence one durable_rules Host per process (shared/durable-rules-notes.md §4,
+§10): threads never evaluate, since the Host is not thread-safe and every call holds the GIL.
+
+Why Dask rather than Spark (README, "Cohorts"): bonecds is a
+pure-Python library whose unit of work is a Python function over a few hundred JSON lines.
+Dask runs that function as is, on a `LocalCluster` on one machine or a scheduler shared by many,
+with `pip install dask[distributed]` and no JVM; Spark would add a JVM, a Python<->JVM
+serialisation hop per record (PySpark workers are Python processes fed by the JVM), and a cluster
+manager, for an engine-bound workload that needs none of Spark's SQL or shuffle machinery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import pickle
+import re
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from bonecds.api import Knowledge, evaluate, shared_report_data
+from bonecds.cohort._types import Chunk, ChunkResult, Runner
+from bonecds.cohort.output import FULL_REPORT, OutputShape, report_line
+from bonecds.errors import InputError, InternalError, ProfileError
+from bonecds.profile.fields import FIELDS
+from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json, parse_profile
+
+__all__ = ["dask_runner", "default_workers", "local_runner"]
+
+WINDOW_PER_WORKER = 4  # chunks in flight per worker: enough to keep every worker busy
+_SOURCE = "record"
+
+
+def evaluate_chunk(
+    chunk: Chunk, knowledge: Knowledge, as_of: dt.date, shape: OutputShape = FULL_REPORT
+) -> ChunkResult:
+    """Evaluate every record of a chunk; a bad record becomes error lines, never an exception."""
+    reports, errors, tops, kinds, bad = [], [], [], [], 0
+    links = _links(knowledge) if shape.format == "html" else {}
+    for line_number, raw in chunk:
+        outcome = _evaluate_record(raw, knowledge, as_of, traced=shape.format == "html")
+        if isinstance(outcome, dict):
+            reports.append(shape.encode(line_number, outcome, links))
+            tops.append(outcome["ranked"][0]["id"] if outcome["ranked"] else "(none ranked)")
+            continue
+        bad += 1
+        for path, message in outcome:
+            errors.append(json.dumps({"line": line_number, "field": path, "message": message}))
+            kinds.append(f"{path}: {message}")
+    last = chunk[-1][0] if chunk else 0
+    lines = b"".join(reports)
+    errors_text = "".join(f"{line}\n" for line in errors).encode()
+    return ChunkResult(last, len(chunk), len(reports), lines, errors_text, tops, kinds, bad)
+
+
+def _evaluate_record(
+    raw: bytes, knowledge: Knowledge, as_of: dt.date, traced: bool = False
+) -> dict[str, Any] | list[tuple[str, str]]:
+    """The report's data (`traced`: with the explanations an HTML page shows), or the problems
+    as (field path, message) pairs."""
+    try:
+        data = _loads(raw)
+        profile = _to_profile(data)
+        # Serialised at once and never changed: the shared data needs no copy (api.py).
+        report = (
+            evaluate(profile, knowledge, as_of, explain=True).to_data()
+            if traced
+            else shared_report_data(profile, knowledge, as_of)
+        )
+    except UnicodeDecodeError:
+        return [("<record>", "not UTF-8 text")]
+    except json.JSONDecodeError as error:
+        return [("<record>", f"malformed JSON: {error.msg} (column {error.colno})")]
+    except ProfileError as error:
+        return [_problem(text) for text in error.problems]
+    except InternalError as error:  # never carries patient values (errors.py)
+        return [("<engine>", str(error))]
+    except Exception as error:  # a bug: keep going, name only its class
+        return [("<internal>", f"internal error ({error.__class__.__name__})")]
+    return report
+
+
+_report_line = report_line  # the benchmarks' name for it
+
+
+def _loads(raw: bytes) -> Any:
+    """Strict JSON as for any profile: a repeated key is refused, never silently the last."""
+    return loads_json(raw, _SOURCE)
+
+
+def _links(knowledge: Knowledge) -> dict[str, str]:
+    return {key: s.url for key, s in knowledge.base.sources.items() if s.url}
+
+
+def _to_profile(data: Any) -> PatientProfile:
+    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        from bonecds.fhir.read import bundle_to_profile  # imported only when FHIR input is seen
+
+        return bundle_to_profile(data, _SOURCE)
+    return parse_profile(data, _SOURCE)
+
+
+def _problem(text: str) -> tuple[str, str]:
+    """'record: path: message' (profile.py's format) -> (path, redacted message)."""
+    text = text.removeprefix(f"{_SOURCE}: ")
+    path, sep, message = text.partition(": ")
+    if not sep or " " in path or path.startswith(f"{_SOURCE}:"):
+        return "<record>", _redact(text)
+    return path, _redact(message)
+
+
+def _vocabulary() -> frozenset[str]:
+    words = {unit for units in ANALYTE_UNITS.values() for unit in units}
+    for spec in FIELDS.values():
+        words.update(spec.path.split("."))
+        words.update(spec.input_path.split("."))
+        words.update(spec.values)
+    return frozenset(words)
+
+
+_VOCABULARY = _vocabulary()
+
+
+def _redact(message: str) -> str:
+    """Keep quoted field names, units and coded values; hide any other quoted text."""
+    return re.sub(r"(unit )?'([^']*)'", _shown_or_redacted, message)
+
+
+# A unit is not a patient value: shown when it looks like one (letters, not a bare number).
+_UNIT_LIKE = re.compile(r"(?=.*[A-Za-zµμ%])[A-Za-zµμ%/0-9.\[\]{}_^*-]{1,16}")
+
+
+def _shown_or_redacted(match: re.Match[str]) -> str:
+    quoted = match.group(2)
+    if quoted in _VOCABULARY or (match.group(1) and _UNIT_LIKE.fullmatch(quoted)):
+        return match.group(0)
+    return f"{match.group(1) or ''}'<redacted>'"
+
+
+class InlineRunner:
+    """One worker: evaluate in this process (no pickling, no start-up)."""
+
+    def __init__(
+        self, knowledge: Knowledge, as_of: dt.date, shape: OutputShape = FULL_REPORT
+    ) -> None:
+        self.knowledge, self.as_of, self.shape = knowledge, as_of, shape
+
+    def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
+        for chunk in chunks:
+            yield evaluate_chunk(chunk, self.knowledge, self.as_of, self.shape)
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(knowledge_bytes: bytes, as_of: dt.date, shape: OutputShape) -> None:
+    # Ctrl-C goes to the parent only, which checkpoints where the run stopped.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_state["knowledge"] = pickle.loads(knowledge_bytes)  # the parent's own object
+    _worker_state["as_of"] = as_of
+    _worker_state["shape"] = shape
+
+
+def _worker_chunk(chunk: Chunk) -> ChunkResult:
+    state = _worker_state
+    return evaluate_chunk(chunk, state["knowledge"], state["as_of"], state["shape"])
+
+
+class PoolRunner:
+    """N worker processes. "spawn", not fork: a child starts without the parent's threads
+    (a progress bar, a Dask client) or engine state, the same way on every OS."""
+
+    def __init__(
+        self, knowledge: Knowledge, as_of: dt.date, workers: int, shape: OutputShape
+    ) -> None:
+        self.workers = workers
+        context = multiprocessing.get_context("spawn")
+        # The knowledge travels pickled, once per worker: every worker runs exactly the
+        # parent's rules, and none pays to load and compile the rules directory again.
+        initargs = (pickle.dumps(knowledge), as_of, shape)
+        self._pool = context.Pool(workers, _init_worker, initargs)
+
+    def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
+        window: deque[Any] = deque()
+        for chunk in chunks:
+            window.append(self._pool.apply_async(_worker_chunk, (chunk,)))
+            if len(window) >= WINDOW_PER_WORKER * self.workers:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+
+    def close(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+
+@contextmanager
+def local_runner(
+    knowledge: Knowledge, as_of: dt.date, workers: int, shape: OutputShape = FULL_REPORT
+) -> Iterator[Runner]:
+    """This process for one worker, a process pool for more."""
+    if workers <= 1:
+        yield InlineRunner(knowledge, as_of, shape)
+        return
+    pool = PoolRunner(knowledge, as_of, workers, shape)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def default_workers() -> int:
+    """Every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class DaskRunner:
+    """Chunks as Dask tasks; the knowledge is scattered once to every worker and kept there."""
+
+    def __init__(
+        self, client: Any, knowledge: Knowledge, as_of: dt.date, shape: OutputShape
+    ) -> None:
+        self.client, self.as_of, self.shape = client, as_of, shape
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.window = WINDOW_PER_WORKER * workers
+        # broadcast: each worker process deserialises it once and keeps it for every task.
+        self.knowledge = client.scatter(knowledge, broadcast=True, hash=False)
+
+    def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
+        window: deque[Any] = deque()
+        for chunk in chunks:
+            window.append(
+                self.client.submit(
+                    evaluate_chunk, chunk, self.knowledge, self.as_of, self.shape, pure=False
+                )
+            )
+            if len(window) >= self.window:
+                yield _result(window.popleft())
+        while window:
+            yield _result(window.popleft())
+
+
+def _result(future: Any) -> ChunkResult:
+    try:
+        result: ChunkResult = future.result()
+    except Exception as error:  # a lost worker, not a bad record (those never raise)
+        raise InternalError(f"a Dask task failed ({error.__class__.__name__})") from None
+    return result
+
+
+@contextmanager
+def dask_runner(
+    knowledge: Knowledge,
+    as_of: dt.date,
+    scheduler: str | None,
+    workers: int,
+    shape: OutputShape = FULL_REPORT,
+) -> Iterator[Runner]:
+    """A Dask runner on `scheduler` (host:port), or on a LocalCluster of `workers` processes
+    with one thread each (threads would share, and serialise on, one Host)."""
+    from dask.distributed import Client, LocalCluster  # only batch --engine dask pays for it
+
+    with ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(_connect(Client, scheduler))
+        else:
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            stack.enter_context(cluster)
+            client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
+        yield DaskRunner(client, knowledge, as_of, shape)
+
+
+def _connect(client_class: Any, scheduler: str) -> Any:
+    try:
+        return client_class(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        message = f"cannot reach the Dask scheduler at {scheduler} ({error.__class__.__name__})"
+        raise InputError(message) from None

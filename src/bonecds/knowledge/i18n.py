@@ -1,0 +1,209 @@
+"""Report texts in the reader's language: English by default, Chinese with `--lang zh`.
+
+One of the two source reviews is Chinese, and so are many of its readers. Rule texts come from
+each rule's `translations`, labels from `label_zh` in the vocabulary; `bonecds rules check`
+refuses a knowledge base where a clinician-facing text has no translation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from bonecds.knowledge.model import (
+    Adjust,
+    Caution,
+    Context,
+    Contraindicate,
+    Dose,
+    KnowledgeBase,
+    Note,
+    Propose,
+    Request,
+    Rule,
+    Schedule,
+    Translation,
+)
+
+__all__ = ["DISCLAIMERS", "LANGUAGES", "Texts", "missing_translations"]
+
+LANGUAGES = ("en", "zh")
+
+DISCLAIMERS = {
+    "en": (
+        "Research prototype for clinical decision support; not a medical device and not clinical "
+        "advice. Every output must be checked by a qualified clinician against the cited sources "
+        "and the whole clinical picture."
+    ),
+    "zh": (
+        "临床决策支持研究原型；不是医疗器械，也不构成临床建议。所有输出都必须由合格的临床医生"
+        "对照所引用的来源并结合完整的临床情况进行核对。"
+    ),
+}
+
+WORDS = {
+    "en": {"patient": "Patient", "unknown": "Unknown", "needed": "needed to decide"},
+    "zh": {"patient": "患者", "unknown": "未知", "needed": "决策所需"},
+}
+
+
+class Texts:
+    """Picks each clinician-facing text of the report in one language."""
+
+    def __init__(self, knowledge: KnowledgeBase, language: str = "en") -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language '{language}'")
+        self.knowledge = knowledge
+        self.language = language
+        self.disclaimer = DISCLAIMERS[language]
+        self.words = WORDS[language]
+
+    def _translation(self, rule: Rule) -> Translation | None:
+        return rule.translations.get(self.language) if self.language != "en" else None
+
+    def label(self, item_id: str) -> str:
+        item = self.knowledge.vocabulary.get(item_id)
+        if item is None:
+            return item_id
+        return item.label_zh if self.language == "zh" and item.label_zh else item.label
+
+    def title(self, rule: Rule) -> str:
+        translation = self._translation(rule)
+        return translation.title if translation else rule.title
+
+    def rationale(self, rule: Rule) -> str:
+        translation = self._translation(rule)
+        return translation.rationale if translation else rule.rationale
+
+    def caution(self, rule: Rule, effect: Caution, branch: str = "") -> str:
+        return self._keyed(rule, "cautions", effect.caution, branch, effect.text)
+
+    def reason(self, rule: Rule, effect: Contraindicate, option: str, branch: str = "") -> str:
+        return self._keyed(rule, "reasons", option, branch, effect.reason)
+
+    def request(self, rule: Rule, effect: Request, field: str, branch: str = "") -> str:
+        return self._keyed(rule, "requests", field, branch, effect.reason)
+
+    def context(self, rule: Rule, effect: Context, branch: str = "") -> str:
+        return self._keyed(rule, "context", effect.context, branch, effect.text)
+
+    def adjustment(self, rule: Rule, option: str, reason: str, branch: str = "") -> str:
+        return self._keyed(rule, "adjustments", option, branch, reason)
+
+    def dose(self, rule: Rule, option: str, dose: Dose | None, branch: str = "") -> Dose | None:
+        if dose is None:
+            return None
+        text = self._keyed(rule, "doses", option, branch, dose.text)
+        return dose if text == dose.text else dose.model_copy(update={"text": text})
+
+    def schedule(
+        self, rule: Rule, option: str, schedule: Schedule | None, branch: str = ""
+    ) -> Schedule | None:
+        if schedule is None:
+            return None
+        text = self._keyed(rule, "schedules", option, branch, schedule.text)
+        return schedule if text == schedule.text else schedule.model_copy(update={"text": text})
+
+    def option_text(self, rule: Rule, effect: Propose, branch: str = "") -> str:
+        return (
+            self._keyed(rule, "texts", effect.propose, branch, effect.text) if effect.text else ""
+        )
+
+    def _keyed(self, rule: Rule, group: str, key: str, branch: str, english: str) -> str:
+        """A branch-specific text (`<branch>/<key>`) wins over the rule-wide one (`<key>`)."""
+        translation = self._translation(rule)
+        if translation is None:
+            return english
+        texts: dict[str, str] = getattr(translation, group)
+        return texts.get(f"{branch}/{key}", texts.get(key, english))
+
+    def note(self, rule: Rule, effect: Note) -> str:
+        translation = self._translation(rule)
+        if translation is None:
+            return effect.note
+        notes = [e for b in rule.branches for e in b.effects if isinstance(e, Note)]
+        index = next(i for i, candidate in enumerate(notes) if candidate is effect)
+        return translation.notes[index] if index < len(translation.notes) else effect.note
+
+
+def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
+    """What a rule's translation lacks: each clinician-facing text without its translation
+    (rule-wide `<key>` or branch-specific `<branch>/<key>`). Where branches say different
+    things under one key, one rule-wide text cannot translate them all: each such branch
+    needs its own `<branch>/<key>`."""
+    translation = rule.translations.get(language)
+    if translation is None:
+        return [f"translations.{language}"]
+    varies = _varying_keys(rule)
+    missing: list[str] = []
+    for branch in rule.branches:
+        for group, key, _ in _translatable(branch.effects):
+            texts: dict[str, str] = getattr(translation, group)
+            # The rule-wide effects (branch "") own the plain key.
+            own = f"{branch.name}/{key}" if branch.name else key
+            if own in texts:
+                continue
+            if (group, key) in varies:
+                missing.append(f"{group}.{branch.name}/{key} (the text differs by branch)")
+            elif key not in texts:
+                missing.append(f"{group}.{key}")
+    notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
+    if len(translation.notes) < notes:
+        missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")
+    return list(dict.fromkeys(missing))
+
+
+def english_digest(rule: Rule) -> str:
+    """Eight hex digits of sha256 over every English text a translation of the rule replaces:
+    title, rationale, each keyed text (`<group>.<key>` or `<group>.<branch>/<key>`, sorted) and
+    the notes in order (they are translated by position). Whitespace is normalised, so
+    re-folding a YAML line changes nothing; any change of wording changes the digest."""
+    keyed = {("title", rule.title), ("rationale", rule.rationale)}
+    notes = []
+    for branch in rule.branches:
+        for group, key, text in _translatable(branch.effects):
+            keyed.add((f"{group}.{branch.name}/{key}" if branch.name else f"{group}.{key}", text))
+        notes += [effect.note for effect in branch.effects if isinstance(effect, Note)]
+    texts = [[key, " ".join(text.split())] for key, text in sorted(keyed)]
+    texts += [["notes", " ".join(note.split())] for note in notes]
+    canonical = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+
+
+def _varying_keys(rule: Rule) -> set[tuple[str, str]]:
+    """The (group, key) pairs whose English text differs from one branch to another."""
+    english: dict[tuple[str, str], set[str]] = {}
+    for branch in rule.branches:
+        for group, key, text in _translatable(branch.effects):
+            english.setdefault((group, key), set()).add(text)
+    return {pair for pair, texts in english.items() if len(texts) > 1}
+
+
+def _translatable(effects: Iterable[Any]) -> list[tuple[str, str, str]]:
+    """Each translatable text of these effects as (group, key, English text)."""
+    keys: list[tuple[str, str, str]] = []
+    for effect in effects:
+        if isinstance(effect, Caution):
+            keys.append(("cautions", effect.caution, effect.text))
+        elif isinstance(effect, Contraindicate):
+            keys += [("reasons", option, effect.reason) for option in effect.contraindicate]
+        elif isinstance(effect, Request):
+            keys += [("requests", field, effect.reason) for field in effect.request]
+        elif isinstance(effect, Context):
+            keys.append(("context", effect.context, effect.text))
+        elif isinstance(effect, Adjust):
+            keys.append(("adjustments", effect.adjust, effect.reason))
+        if isinstance(effect, Propose | Adjust):
+            keys += _dose_texts(effect)
+    return keys
+
+
+def _dose_texts(effect: Propose | Adjust) -> list[tuple[str, str, str]]:
+    option = effect.propose if isinstance(effect, Propose) else effect.adjust
+    keys = [("doses", option, effect.dose.text)] if effect.dose else []
+    keys += [("schedules", option, effect.schedule.text)] if effect.schedule else []
+    if isinstance(effect, Propose) and effect.text:
+        keys.append(("texts", option, effect.text))
+    return keys
