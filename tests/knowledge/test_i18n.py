@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate
 from bonecds.cli.app import app
-from bonecds.knowledge.i18n import DISCLAIMERS
+from bonecds.knowledge.i18n import DISCLAIMERS, english_digest
+from bonecds.knowledge.load import load_rules
 from bonecds.report.model import Report
 from bonecds.testing.scenarios import load_scenario
 from tests.conftest import FIXTURES, RULES, ScenarioReport
@@ -208,3 +209,54 @@ def test_chinese_texts_give_si_units_beside_mg_dl(knowledge: Knowledge) -> None:
         rule for rule, text in _zh_texts(knowledge) if "mg/dL" in text and not si.search(text)
     ]
     assert missing == []
+
+
+def test_a_reworded_english_text_makes_its_translation_stale(tmp_path: Path) -> None:
+    # The English now says 0.3 mg/dL; the Chinese written for 0.5 mg/dL must be reviewed.
+    stderr = _check_with_edit(
+        tmp_path,
+        "d-bone-modifying-agents.yaml",
+        "rises by >= 0.5 mg/dL from a normal baseline",
+        "rises by >= 0.3 mg/dL from a normal baseline",
+    )
+    (line,) = [line for line in stderr.splitlines() if "stale-translation" in line]
+    knowledge = load_rules(tmp_path)
+    (rule,) = [rule for rule in knowledge.rules if rule.id == "zoledronic-acid-renal-dosing"]
+    assert line.startswith(f"{rule.file}:{rule.line}:1: error[stale-translation] ")
+    old = RULES_DIGESTS["zoledronic-acid-renal-dosing"]
+    assert f"en_digest {old}; the English texts now give {english_digest(rule)}" in line
+    assert line.endswith(f"then set translations.zh.en_digest: {english_digest(rule)}")
+
+
+def test_a_translation_must_record_the_english_it_translates(tmp_path: Path) -> None:
+    digest = RULES_DIGESTS["zoledronic-acid-renal-dosing"]
+    stderr = _check_with_edit(
+        tmp_path, "d-bone-modifying-agents.yaml", f'        en_digest: "{digest}"\n', ""
+    )
+    assert "error[stale-translation] translations.zh does not record the English" in stderr
+
+
+def test_refolding_english_or_editing_chinese_keeps_the_translation_current(
+    tmp_path: Path,
+) -> None:
+    for name in ("settings.yaml", "sources.yaml", "vocabulary.yaml"):
+        shutil.copy(RULES / name, tmp_path / name)
+    text = (RULES / "d-bone-modifying-agents.yaml").read_text(encoding="utf-8")
+    edits = [
+        # re-folded, and a doubled space: the same English words
+        ("withhold if it\n          rises by", "withhold\n          if it  rises by"),
+        ("输注时间不少于15分钟", "输注时间至少15分钟"),
+    ]
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "d-bone-modifying-agents.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["rules", "check", str(tmp_path)])
+    assert "stale-translation" not in result.stderr
+
+
+RULES_DIGESTS = {
+    rule.id: rule.translations["zh"].en_digest
+    for rule in load_rules(RULES).rules
+    if "zh" in rule.translations
+}

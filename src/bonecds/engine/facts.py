@@ -66,6 +66,7 @@ def to_facts(
         *_calcium_reference(values, defaults),
         *_creatinine_rise(values),
         *_ionised_calcium_reference(values, defaults),
+        *_metastases_counted(values),
     ]
     for item in derived:
         inputs = ", ".join(_input_path(name) for name in item.inputs)
@@ -197,6 +198,33 @@ def _creatinine_rise(values: dict[str, Any]) -> list[DerivedValue]:
     inputs = {name: values[name] for name in needed}
     rise = round(current - start, 2)
     return [DerivedValue("derived.scr_rise_since_bma_start_mg_dl", rise, "mg/dL", method, inputs)]
+
+
+# Metastases counted organ by organ; the bone count joins them. Other sites exist, so their sum
+# is a lower bound of the total (SABR-COMET enrolled 1-5 metastases in all, not per organ).
+_OTHER_SITE_COUNTS = (
+    "mets.liver_lesion_count",
+    "mets.lung_lesion_count",
+    "mets.brain_lesion_count",
+    "mets.adrenal_lesion_count",
+    "mets.nodal_lesion_count",
+)
+
+
+def _metastases_counted(values: dict[str, Any]) -> list[DerivedValue]:
+    """The metastases recorded by site, added up, once a site other than bone is counted. A
+    bone count recorded as "less than" bounds nothing from below and is left out."""
+    counted = {name: values[name] for name in _OTHER_SITE_COUNTS if name in values}
+    if not counted:
+        return []
+    if "bone.lesion_count" in values and values.get("bone.lesion_count_bound") != "less_than":
+        counted = {"bone.lesion_count": values["bone.lesion_count"], **counted}
+    method = "sum of the metastases counted by site (at least this many in all)"
+    return [
+        DerivedValue(
+            "derived.metastases_counted", float(sum(counted.values())), "", method, counted
+        )
+    ]
 
 
 def _histology_class(values: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Cross-file checks of a knowledge base: duplicate rule ids, ids that the vocabulary does not
 define, citations missing from the bibliography, derived facts no rule derives, catalogue
-entries that do not exist, and (as lint) texts without their Chinese translation."""
+entries that do not exist, and (as lint) texts without their Chinese translation or whose
+translation was written for English that has since changed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from bonecds.errors import Diagnostic
 from bonecds.knowledge._source import Reference
 from bonecds.knowledge.conditions import suggest
-from bonecds.knowledge.i18n import missing_translations
-from bonecds.knowledge.model import All, Any_, Condition, KnowledgeBase, Not, Proposed
+from bonecds.knowledge.i18n import english_digest, missing_translations
+from bonecds.knowledge.model import All, Any_, Condition, KnowledgeBase, Not, Proposed, Rule
 
 __all__ = ["check_references", "lint_translations", "option_tests", "used_ids"]
 
@@ -96,7 +97,34 @@ def lint_translations(knowledge: KnowledgeBase) -> list[Diagnostic]:
                 lint.append(
                     Diagnostic("missing-translation", message, rule.file, rule.line, 1, rule.id)
                 )
+            stale = _stale_translation(rule)
+            if stale:
+                lint.append(stale)
     return lint
+
+
+def _stale_translation(rule: Rule, language: str = "zh") -> Diagnostic | None:
+    """A translation whose recorded `en_digest` is not the digest of the rule's English now:
+    an English text changed (or was added) since the translation was written, or the
+    translation never recorded which English it translates."""
+    translation = rule.translations.get(language)
+    if translation is None:
+        return None
+    expected = english_digest(rule)
+    if translation.en_digest == expected:
+        return None
+    if translation.en_digest is None:
+        message = f"translations.{language} does not record the English it translates"
+    else:
+        message = (
+            f"translations.{language} was written for other English (en_digest "
+            f"{translation.en_digest}; the English texts now give {expected})"
+        )
+    hint = (
+        f"compare every {language} text of this rule with its English (git log -p shows what "
+        f"changed), correct them, then set translations.{language}.en_digest: {expected}"
+    )
+    return Diagnostic("stale-translation", message, rule.file, rule.line, 1, rule.id, hint)
 
 
 def used_ids(knowledge: KnowledgeBase) -> set[str]:

@@ -7,6 +7,8 @@ refuses a knowledge base where a clinician-facing text has no translation.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -196,6 +198,23 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     if len(translation.notes) < notes:
         missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")
     return list(dict.fromkeys(missing))
+
+
+def english_digest(rule: Rule) -> str:
+    """Eight hex digits of sha256 over every English text a translation of the rule replaces:
+    title, rationale, each keyed text (`<group>.<key>` or `<group>.<branch>/<key>`, sorted) and
+    the notes in order (they are translated by position). Whitespace is normalised, so
+    re-folding a YAML line changes nothing; any change of wording changes the digest."""
+    keyed = {("title", rule.title), ("rationale", rule.rationale)}
+    notes = []
+    for branch in rule.branches:
+        for group, key, text in _translatable(branch.effects):
+            keyed.add((f"{group}.{branch.name}/{key}" if branch.name else f"{group}.{key}", text))
+        notes += [effect.note for effect in branch.effects if isinstance(effect, Note)]
+    texts = [[key, " ".join(text.split())] for key, text in sorted(keyed)]
+    texts += [["notes", " ".join(note.split())] for note in notes]
+    canonical = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
 
 
 def _varying_keys(rule: Rule) -> set[tuple[str, str]]:

@@ -226,6 +226,9 @@ class Translation(_Model):
     texts: dict[str, str] = Field(default_factory=dict)  # proposed option id -> its text
     # citation source key -> locator ("R57#2": the rule's second citation of R57)
     locators: dict[str, str] = Field(default_factory=dict)
+    # The digest of the English these texts translate (i18n.english_digest); `bonecds rules
+    # check` reports the translation as stale when the English no longer gives it.
+    en_digest: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
 
 
 RuleKind = Literal[

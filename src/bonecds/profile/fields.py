@@ -57,6 +57,7 @@ _DERIVED_FIELDS = (
     FieldSpec(
         "derived.calcium_ionised_reference_default", "bool", input_path="labs.calcium_ionised_lln"
     ),
+    FieldSpec("derived.metastases_counted", "number", input_path="mets.total_lesion_count"),
     # A missing class is asked for as the histology text clinicians record.
     FieldSpec("derived.histology_class", "enum", tuple(histology_classes()), "primary.histology"),
     FieldSpec("derived.histology_radiosensitive", "bool", input_path="primary.histology"),

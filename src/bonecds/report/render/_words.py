@@ -167,6 +167,9 @@ METHODS_ZH = {
     ),
     "reporting laboratory": "报告实验室的参考范围",
     "default (laboratory range not supplied)": "默认值（未提供实验室参考范围）",
+    "sum of the metastases counted by site (at least this many in all)": (
+        "按部位计数的转移灶之和（总数至少为此值）"
+    ),
 }
 
 
