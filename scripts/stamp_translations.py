@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         for line, rule_id, digest in sorted(stamps, reverse=True):  # bottom up: lines stay put
             if not _stamp(lines, line - 1, digest):
-                sys.stderr.write(f"{file}:{line}: {rule_id}: no block 'zh:' under 'translations:'\n")
+                where = f"{file}:{line}: {rule_id}"
+                sys.stderr.write(f"{where}: no block 'zh:' under 'translations:'\n")
                 return 1
             sys.stdout.write(f"{file}:{line}: {rule_id}: en_digest {digest}\n")
         path.write_text("".join(lines), encoding="utf-8")

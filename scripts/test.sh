@@ -3,8 +3,8 @@
 # Run it with the project's virtual environment first on PATH.
 set -eu
 cd "$(dirname "$0")/.."
-echo "== ruff check";       ruff check src tests benchmarks
-echo "== ruff format";      ruff format --check src tests benchmarks
+echo "== ruff check";       ruff check src tests benchmarks scripts
+echo "== ruff format";      ruff format --check src tests benchmarks scripts
 echo "== mypy";             mypy
 echo "== import contracts (pyproject.toml [tool.importlinter])"
 contracts=$(lint-imports --no-cache --no-logo) || { echo "$contracts"; exit 1; }

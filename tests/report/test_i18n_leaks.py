@@ -42,7 +42,23 @@ from tests.conftest import FIXTURES, RULES
 SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
 
-UNITS = {"mg", "dL", "mL", "min", "L", "g", "kg", "µmol", "mmol", "nmol", "mol", "ng", "Gy", "IU", "h"}
+UNITS = {
+    "mg",
+    "dL",
+    "mL",
+    "min",
+    "L",
+    "g",
+    "kg",
+    "µmol",
+    "mmol",
+    "nmol",
+    "mol",
+    "ng",
+    "Gy",
+    "IU",
+    "h",
+}
 # Names that have no Chinese form in the knowledge base's texts, and notation.
 ALLOWED = {
     "bonecds",  # the program, and its engine in the version line

@@ -27,7 +27,7 @@ from bonecds.knowledge.model import (
     Translation,
 )
 
-__all__ = ["DISCLAIMERS", "LANGUAGES", "Texts", "missing_translations"]
+__all__ = ["DISCLAIMERS", "LANGUAGES", "Texts", "english_digest", "missing_translations"]
 
 LANGUAGES = ("en", "zh")
 
