@@ -146,7 +146,7 @@ def compile_rules(knowledge: KnowledgeBase) -> Knowledge:
         if not rule.active:
             continue
         for branch_index, branch in enumerate(rule.branches):
-            when = rule.when if branch.when is None else All((rule.when, branch.when))
+            when = rule.condition(branch)
             needs = tuple(dict.fromkeys((*rule.needs, *branch.needs)))
             marked = _mark_unknowns(_nnf(when, False), set(needs), inside_any=False)
             in_any = _unknown_fields(marked)
@@ -383,7 +383,7 @@ def _strata(rules: list[Rule]) -> dict[str, int]:
 def _joins_of(rule: Rule) -> list[Join]:
     joins: list[Join] = []
     for branch in rule.branches:
-        when = rule.when if branch.when is None else All((rule.when, branch.when))
+        when = rule.condition(branch)
         for _, branch_joins, _ in _alternatives(_nnf(when, False)):
             joins.extend(branch_joins)
     return joins

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bonecds.knowledge.model import (
@@ -27,9 +27,18 @@ from bonecds.knowledge.model import (
     Translation,
 )
 
-__all__ = ["DISCLAIMERS", "LANGUAGES", "Texts", "english_digest", "missing_translations"]
+__all__ = [
+    "DISCLAIMERS",
+    "LANGUAGES",
+    "TRANSLATED",
+    "Texts",
+    "english_digest",
+    "missing_translations",
+    "show_value",
+]
 
 LANGUAGES = ("en", "zh")
+TRANSLATED = LANGUAGES[1:]  # English is what the rules are written in
 
 DISCLAIMERS = {
     "en": (
@@ -252,3 +261,15 @@ def _dose_texts(effect: Propose | Adjust) -> list[tuple[str, str, str]]:
     if isinstance(effect, Propose) and effect.text:
         keys.append(("texts", option, effect.text))
     return keys
+
+
+def show_value(value: Any, unit: str, words: Mapping[str, str]) -> str:
+    """A patient value in a sentence: yes/no for a flag, a list joined (or "none"), a number with
+    its unit, in the language of `words`."""
+    if value is None:
+        return words["unknown"]
+    if isinstance(value, bool):
+        return words["yes"] if value else words["no"]
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or words["none"]
+    return f"{value} {unit}".strip()

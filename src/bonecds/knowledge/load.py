@@ -22,6 +22,7 @@ from bonecds.errors import Diagnostic, RuleError
 from bonecds.knowledge._checks import check_references, lint_translations
 from bonecds.knowledge._source import Reader, Reference
 from bonecds.knowledge.conditions import check_field, read_condition, suggest
+from bonecds.knowledge.i18n import TRANSLATED
 from bonecds.knowledge.model import (
     EFFECT_KEYS,
     Branch,
@@ -36,9 +37,8 @@ from bonecds.knowledge.model import (
     VocabularyItem,
 )
 
-__all__ = ["KINDS", "LANGUAGES", "RESERVED_FILES", "STATUSES", "load_rules"]
+__all__ = ["KINDS", "RESERVED_FILES", "STATUSES", "load_rules"]
 
-LANGUAGES = ("zh",)
 CATALOGUE_FILE = "catalogue.yaml"
 WAIVERS_FILE = "lint-waivers.yaml"
 RESERVED_FILES = (
@@ -295,13 +295,13 @@ def _read_translations(
         return {}
     result = {}
     for language, texts in raw.items():
-        if language not in LANGUAGES:
+        if language not in TRANSLATED:
             reader.report(
                 "unknown-key",
                 f"unsupported language '{language}'",
                 (*path, language),
                 rule_id,
-                f"expected one of: {', '.join(LANGUAGES)}",
+                f"expected one of: {', '.join(TRANSLATED)}",
             )
             continue
         translation = reader.validate(Translation, _unfold(texts), (*path, language), rule_id)

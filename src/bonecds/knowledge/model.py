@@ -278,6 +278,10 @@ class Rule:
     def active(self) -> bool:
         return self.status != "retired"
 
+    def condition(self, branch: Branch) -> Condition:
+        """When `branch` fires: the rule's condition and the branch's own, if it has one."""
+        return self.when if branch.when is None else All((self.when, branch.when))
+
 
 class Source(_Model):
     """A bibliography entry of `rules/sources.yaml`."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bonecds.knowledge.load import KINDS, LANGUAGES, STATUSES
+from bonecds.knowledge.i18n import TRANSLATED
+from bonecds.knowledge.load import KINDS, STATUSES
 from bonecds.knowledge.model import EFFECT_KEYS, LEAF_OPERATORS, Citation, Translation
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile
@@ -92,7 +93,7 @@ def _rule_schema() -> dict[str, Any]:
             "citations": {"type": "array", "items": {"$ref": "#/$defs/Citation"}},
             "translations": {
                 "type": "object",
-                "propertyNames": {"enum": list(LANGUAGES)},
+                "propertyNames": {"enum": list(TRANSLATED)},
                 "additionalProperties": {"$ref": "#/$defs/Translation"},
             },
         },

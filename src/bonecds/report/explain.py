@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from bonecds.knowledge.i18n import Texts
@@ -45,16 +44,6 @@ _WORDS = {
     "contains": "includes",
     "not_contains": "does not include",
 }
-
-
-@dataclass(frozen=True)
-class TraceLine:
-    """One condition of a rule, as evaluated for this patient."""
-
-    depth: int
-    text: str
-    status: Status
-    value: Any = None
 
 
 def describe(condition: Condition) -> str:
@@ -95,22 +84,22 @@ def _show(value: Any) -> str:
 
 def trace(
     condition: Condition, values: dict[str, Any], produced: set[str], depth: int = 0
-) -> list[TraceLine]:
+) -> list[ConditionLine]:
     """Evaluate a condition for display. `produced` holds `option:<id>` and `derived:<name>`."""
     status = condition_status(condition, values, produced)
     if isinstance(condition, All | Any_):
         head = "all of:" if isinstance(condition, All) else "any of:"
-        lines = [TraceLine(depth, head, status)]
+        lines = [ConditionLine(depth=depth, text=head, status=status)]
         for item in condition.items:
             lines.extend(trace(item, values, produced, depth + 1))
         return lines
     if isinstance(condition, Not):
         return [
-            TraceLine(depth, "not:", status),
+            ConditionLine(depth=depth, text="not:", status=status),
             *trace(condition.item, values, produced, depth + 1),
         ]
     value = values.get(condition.field) if isinstance(condition, FieldTest) else None
-    return [TraceLine(depth, _leaf_text(condition), status, value)]
+    return [ConditionLine(depth=depth, text=_leaf_text(condition), status=status, value=value)]
 
 
 def condition_status(condition: Condition, values: dict[str, Any], produced: set[str]) -> Status:
@@ -180,11 +169,8 @@ def explain_fired(
     for rule_id, branch_name in fired:
         rule = knowledge.rule(rule_id)
         branch = next(b for b in rule.branches if b.name == branch_name)
-        condition = rule.when if branch.when is None else All((rule.when, branch.when))
-        lines = [
-            ConditionLine(depth=line.depth, text=line.text, status=line.status, value=line.value)
-            for line in trace(condition, values, produced)
-        ]
+        condition = rule.condition(branch)
+        lines = trace(condition, values, produced)
         explanations.append(
             RuleExplanation(
                 rule=rule_id, branch=branch_name, title=texts.title(rule), conditions=lines
@@ -220,18 +206,13 @@ def why_not(
         for branch in rule.branches:
             if not any(isinstance(e, Propose) and e.propose == option for e in branch.effects):
                 continue
-            condition = rule.when if branch.when is None else All((rule.when, branch.when))
+            condition = rule.condition(branch)
             status = (
                 "fired"
                 if (rule.id, branch.name) in fired
                 else condition_status(condition, values, produced)
             )
-            lines = [
-                ConditionLine(
-                    depth=line.depth, text=line.text, status=line.status, value=line.value
-                )
-                for line in trace(condition, values, produced)
-            ]
+            lines = trace(condition, values, produced)
             candidates.append(
                 Candidate(
                     rule=rule.id,

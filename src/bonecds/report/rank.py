@@ -16,7 +16,7 @@ from typing import Any
 
 from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing
-from bonecds.knowledge.i18n import Texts
+from bonecds.knowledge.i18n import Texts, show_value
 from bonecds.knowledge.model import (
     Adjust,
     Branch,
@@ -453,7 +453,7 @@ def _rationale(texts: Texts, hit: _Hit, lead: str = "", *, rule_text: bool = Tru
 
 def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     known = [
-        f"{v['field']} = {_show(v['value'], v['unit'], texts.words)}"
+        f"{v['field']} = {show_value(v['value'], v['unit'], texts.words)}"
         for v in hit.values
         if v["value"] is not None
     ]
@@ -468,14 +468,6 @@ def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     if unknown:
         parts.append(f"{texts.words['unknown']}: {', '.join(unknown)}{stop}")
     return " ".join(part for part in parts if part)
-
-
-def _show(value: Any, unit: str, words: dict[str, str]) -> str:
-    if isinstance(value, bool):
-        return words["yes"] if value else words["no"]
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or words["none"]
-    return f"{value} {unit}".strip()
 
 
 def _ranked(collected: _Collected, knowledge: KnowledgeBase) -> list[Data]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bonecds.knowledge.i18n import show_value as shown
 from bonecds.report.model import (
     CautionOut,
     CitationOut,
@@ -35,14 +36,7 @@ _FIELD_LIMIT = re.compile(r"^\S+ (?:<=|>=|<|>|==|!=) ([a-z_]+\.[a-z0-9_.]+)\b")
 
 
 def show_value(value: Any, unit: str = "", language: str = "en") -> str:
-    w = words(language)
-    if value is None:
-        return w["unknown"]
-    if isinstance(value, bool):
-        return w["yes"] if value else w["no"]
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or w["none"]
-    return f"{value} {unit}".strip()
+    return shown(value, unit, words(language))
 
 
 def values_line(values: list[PatientValue], language: str = "en") -> str:
