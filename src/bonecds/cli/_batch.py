@@ -7,7 +7,6 @@ machinery (and Dask) load when the command runs, keeping `bonecds --help` fast.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from bonecds.cli._options import AsOfOption, as_of_date
 
 __all__ = ["register"]
 
@@ -65,9 +66,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             int | None,
             typer.Option("--workers", "-w", min=1, help="Worker processes (default: all cores)."),
         ] = None,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default: today).")
-        ] = None,
+        as_of: AsOfOption = None,
         resume: Annotated[
             bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")
         ] = False,
@@ -121,16 +120,11 @@ def _options(
     from bonecds.cohort.output import OutputShape
     from bonecds.cohort.run import BatchOptions
     from bonecds.cohort.runners import default_workers
-    from bonecds.errors import InputError
 
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise InputError(f"--as-of '{as_of}' is not a date (use YYYY-MM-DD)") from None
     return BatchOptions(
         input=input_path,
         output=out,
-        as_of=date,
+        as_of=as_of_date(as_of),
         errors=errors,
         workers=workers or default_workers(),
         resume=resume,

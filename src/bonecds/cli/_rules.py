@@ -13,19 +13,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from bonecds.cli._options import RulesOption
 from bonecds.errors import Diagnostic, RuleError
 
-__all__ = ["RulesOption", "register"]
+__all__ = ["register"]
 
 if TYPE_CHECKING:
     from bonecds.knowledge.model import KnowledgeBase, Rule
 
 rules_app = typer.Typer(no_args_is_help=True, help="Inspect and check the knowledge base.")
-
-RulesOption = Annotated[
-    Path | None,
-    typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
-]
 
 
 class ListFormat(StrEnum):

@@ -25,7 +25,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.cli._rules import RulesOption
+from bonecds.cli._options import AsOfOption, RulesOption, as_of_date
 from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
@@ -83,15 +83,6 @@ def _errors_as_exit() -> Iterator[None]:
         _fail(f"internal error ({error.__class__.__name__}). Please report it.", 1)
 
 
-def _parse_date(text: str | None) -> dt.date:
-    if text is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        _fail(f"error: --as-of '{text}' is not a date (use YYYY-MM-DD)", 2)
-
-
 def _read_patient(
     path: str, as_of: dt.date | None
 ) -> tuple[PatientProfile, dt.date | None, list[str]]:
@@ -132,9 +123,7 @@ def evaluate_command(
     lang: Annotated[
         Language, typer.Option("--lang", help="Report language: en or zh.")
     ] = Language.en,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default: today).")
-    ] = None,
+    as_of: AsOfOption = None,
     why_not_option: Annotated[
         str | None, typer.Option("--why-not", help="Explain why OPTION was or was not proposed.")
     ] = None,
@@ -150,9 +139,9 @@ def evaluate_command(
         from bonecds.report.render import terminal_width
         from bonecds.testing.audit import OutputOptions, make_record, record_json, render
 
-        given = _parse_date(as_of) if as_of else None
+        given = as_of_date(as_of)
         profile, scenario_date, mapping_notes = _read_patient(path, given)
-        date = given or scenario_date or _parse_date(None)
+        date = given or scenario_date or dt.date.today()
         knowledge = load_knowledge(rules)
         options = OutputOptions(
             format=output_format.value,
