@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from bonecds import RuleError
 from bonecds.cli.app import app
 from bonecds.knowledge.schema import dump, rule_file_schema
 from bonecds.testing.sync import CONTRACT_IDS
@@ -119,3 +122,28 @@ def test_catalogue_documents_every_rule() -> None:
         if f"### {r.catalogue} `{r.id}`" not in committed
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("id", "Bad_ID"), ("id", "two  words"), ("version", 0), ("version", True), ("version", "2")],
+)
+def test_loader_and_schema_refuse_the_same_rule(tmp_path: Path, key: str, value: object) -> None:
+    """The committed schema (for editors) and the loader agree: what one refuses, so does the
+    other (they once drifted: the loader took `id: Bad_ID, version: 0`)."""
+    import jsonschema
+
+    from bonecds.knowledge.load import load_rules
+
+    schema = json.loads((ROOT / "rules" / "rule-file.schema.json").read_text(encoding="utf-8"))
+    for name in ("settings.yaml", "sources.yaml", "vocabulary.yaml", "catalogue.yaml"):
+        shutil.copy(RULES / name, tmp_path / name)
+    data = yaml.safe_load((RULES / "f-giant-cell-tumour.yaml").read_text(encoding="utf-8"))
+    data["rules"][0][key] = value
+    (tmp_path / "f-giant-cell-tumour.yaml").write_text(
+        yaml.safe_dump(data, allow_unicode=True), "utf-8"
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+    with pytest.raises(RuleError, match=rf"invalid-value.*{key}|{key}.*invalid-value"):
+        load_rules(tmp_path)

@@ -37,7 +37,15 @@ from bonecds.knowledge.model import (
     VocabularyItem,
 )
 
-__all__ = ["KINDS", "RESERVED_FILES", "STATUSES", "load_rules"]
+__all__ = [
+    "KINDS",
+    "REQUIRED_RULE_KEYS",
+    "RESERVED_FILES",
+    "RULE_ID",
+    "RULE_KEYS",
+    "STATUSES",
+    "load_rules",
+]
 
 CATALOGUE_FILE = "catalogue.yaml"
 WAIVERS_FILE = "lint-waivers.yaml"
@@ -67,6 +75,7 @@ RULE_KEYS = {
 REQUIRED_RULE_KEYS = ("id", "version", "status", "title", "kind", "when", "rationale", "citations")
 BRANCH_KEYS = {"name", "when", "needs", "effects"}
 STATUSES = ("draft", "reviewed", "retired")
+RULE_ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"  # lower-case words joined by hyphens
 KINDS = typing.get_args(RuleKind)
 
 
@@ -217,8 +226,13 @@ def _read_rule(reader: Reader, raw: Any, path: tuple[Any, ...]) -> Rule | None:
             reader.report("missing-key", f"rule is missing '{key}'", path, rule_id)
     _check_choice(reader, raw, "status", STATUSES, path, rule_id)
     _check_choice(reader, raw, "kind", KINDS, path, rule_id)
-    if not isinstance(raw.get("version", 1), int):
-        reader.report("invalid-value", "version must be an integer", (*path, "version"), rule_id)
+    version = raw.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        message = "version must be an integer from 1"
+        reader.report("invalid-value", message, (*path, "version"), rule_id)
+    if "id" in raw and not re.fullmatch(RULE_ID, rule_id):
+        message = f"rule id '{rule_id}' must be lower-case words joined by hyphens"
+        reader.report("invalid-value", message, (*path, "id"), rule_id)
     when = (
         read_condition(reader, raw.get("when"), (*path, "when"), rule_id) if "when" in raw else None
     )

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bonecds.knowledge.i18n import TRANSLATED
-from bonecds.knowledge.load import KINDS, STATUSES
+from bonecds.knowledge.load import KINDS, REQUIRED_RULE_KEYS, RULE_ID, RULE_KEYS, STATUSES
 from bonecds.knowledge.model import EFFECT_KEYS, LEAF_OPERATORS, Citation, Translation
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile
@@ -76,29 +76,30 @@ def _field_list() -> dict[str, Any]:
 
 
 def _rule_schema() -> dict[str, Any]:
-    return _strict(
-        {
-            "id": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"},
-            "catalogue": {"type": "string"},
-            "version": {"type": "integer", "minimum": 1},
-            "status": {"enum": list(STATUSES)},
-            "title": {"type": "string"},
-            "kind": {"enum": list(KINDS)},
-            "when": {"$ref": "#/$defs/condition"},
-            "needs": _field_list(),
-            "effects": {"type": "array", "items": {"$ref": "#/$defs/effect"}},
-            "branches": {"type": "array", "items": {"$ref": "#/$defs/branch"}},
-            "rationale": {"type": "string"},
-            "evidence": {"type": "string"},
-            "citations": {"type": "array", "items": {"$ref": "#/$defs/Citation"}},
-            "translations": {
-                "type": "object",
-                "propertyNames": {"enum": list(TRANSLATED)},
-                "additionalProperties": {"$ref": "#/$defs/Translation"},
-            },
+    """The rule mapping: its keys and required keys are the loader's (RULE_KEYS)."""
+    properties = {
+        "id": {"type": "string", "pattern": RULE_ID},
+        "catalogue": {"type": "string"},
+        "version": {"type": "integer", "minimum": 1},
+        "status": {"enum": list(STATUSES)},
+        "title": {"type": "string"},
+        "kind": {"enum": list(KINDS)},
+        "when": {"$ref": "#/$defs/condition"},
+        "needs": _field_list(),
+        "effects": {"type": "array", "items": {"$ref": "#/$defs/effect"}},
+        "branches": {"type": "array", "items": {"$ref": "#/$defs/branch"}},
+        "rationale": {"type": "string"},
+        "evidence": {"type": "string"},
+        "citations": {"type": "array", "items": {"$ref": "#/$defs/Citation"}},
+        "translations": {
+            "type": "object",
+            "propertyNames": {"enum": list(TRANSLATED)},
+            "additionalProperties": {"$ref": "#/$defs/Translation"},
         },
-        ["id", "version", "status", "title", "kind", "when", "rationale", "citations"],
-    )
+    }
+    if set(properties) != set(RULE_KEYS):
+        raise AssertionError("the rule schema and the loader's RULE_KEYS differ")
+    return _strict(properties, list(REQUIRED_RULE_KEYS))
 
 
 def _condition_schema() -> dict[str, Any]:
