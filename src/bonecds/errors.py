@@ -12,6 +12,7 @@ Messages never contain patient values: they name fields, files, lines and rule i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Diagnostic",
     "InputError",
     "InternalError",
+    "Problem",
     "ProfileError",
     "RuleError",
     "printable",
@@ -74,15 +76,38 @@ class InputError(BonecdsError):
     """Bad input the user can correct."""
 
 
-class ProfileError(InputError):
-    """An invalid patient profile. `problems` holds one line per bad field, naming its path."""
+@dataclass(frozen=True)
+class Problem:
+    """One problem with a patient profile: where in the input (a file, `file:line:column`, or
+    empty), the field path (empty for the input as a whole), and what is wrong."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = [printable(problem) for problem in problems]
+    where: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.where, self.field, self.message) if part)
+
+
+class ProfileError(InputError):
+    """An invalid patient profile: `items` has one Problem per bad field, naming its path;
+    `problems` the same as lines. A plain string is a problem of the input as a whole."""
+
+    def __init__(self, problems: Sequence[str | Problem]) -> None:
+        self.items = [
+            _one_line(p if isinstance(p, Problem) else Problem("", "", p)) for p in problems
+        ]
+        self.problems = [str(problem) for problem in self.items]
         problems = self.problems
         first = problems[0] if problems else "invalid patient profile"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{first}{more}")
+
+
+def _one_line(problem: str | Problem) -> Problem:
+    if isinstance(problem, str):
+        return Problem("", "", printable(problem))
+    return Problem(printable(problem.where), printable(problem.field), printable(problem.message))
 
 
 class RuleError(InputError):

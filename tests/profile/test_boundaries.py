@@ -393,3 +393,16 @@ def test_non_finite_settings_are_refused(tmp_path: Any, value: str) -> None:
     settings.write_text(text, encoding="utf-8")
     with pytest.raises(RuleError, match="finite number"):
         load_knowledge(rules)
+
+
+def test_batch_errors_name_the_field_from_the_problem_not_from_parsing_its_text(
+    knowledge: Any,
+) -> None:
+    """A field path with a space or a colon in it stays the field path (batch once split
+    the problem's text at ': ' and lost it to `<record>`)."""
+    from bonecds.cohort.runners import _evaluate_record
+
+    raw = b'{"primary": {"site": "breast", "odd key: here": 1}}'
+    outcome = _evaluate_record(raw, knowledge, DATE)
+    assert isinstance(outcome, list)
+    assert [field for field, _ in outcome] == ["primary.odd key: here"]

@@ -34,7 +34,7 @@ from typing import Any
 from bonecds.api import Knowledge, evaluate, shared_report_data
 from bonecds.cohort._types import Chunk, ChunkResult, Runner
 from bonecds.cohort.output import FULL_REPORT, OutputShape, report_line
-from bonecds.errors import InputError, InternalError, ProfileError
+from bonecds.errors import InputError, InternalError, Problem, ProfileError
 from bonecds.fhir.read import patient_from
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json
@@ -86,7 +86,7 @@ def _evaluate_record(
     except json.JSONDecodeError as error:
         return [("<record>", f"malformed JSON: {error.msg} (column {error.colno})")]
     except ProfileError as error:
-        return [_problem(text) for text in error.problems]
+        return [_problem(problem) for problem in error.items]
     except InternalError as error:  # never carries patient values (errors.py)
         return [("<engine>", str(error))]
     except Exception as error:  # a bug: keep going, name only its class
@@ -110,13 +110,11 @@ def _to_profile(data: Any) -> PatientProfile:
     return patient_from(data, _SOURCE).profile
 
 
-def _problem(text: str) -> tuple[str, str]:
-    """'record: path: message' (profile.py's format) -> (path, redacted message)."""
-    text = text.removeprefix(f"{_SOURCE}: ")
-    path, sep, message = text.partition(": ")
-    if not sep or " " in path or path.startswith(f"{_SOURCE}:"):
-        return "<record>", _redact(text)
-    return path, _redact(message)
+def _problem(problem: Problem) -> tuple[str, str]:
+    """(field path, redacted message); a problem of the record as a whole is `<record>`'s."""
+    if problem.field:
+        return problem.field, _redact(problem.message)
+    return "<record>", _redact(str(problem).removeprefix(f"{_SOURCE}: "))
 
 
 def _vocabulary() -> frozenset[str]:

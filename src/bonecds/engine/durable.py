@@ -55,7 +55,7 @@ from bonecds.engine.compile import (
 )
 from bonecds.engine.facts import Facts
 from bonecds.engine.firing import Firing, firing_key
-from bonecds.errors import InternalError, ProfileError
+from bonecds.errors import InternalError, Problem, ProfileError
 from bonecds.profile.fields import FIELDS
 
 __all__ = ["SESSION_EVALUATIONS", "durable", "encode_facts", "run_engine"]
@@ -305,7 +305,7 @@ def _patient_json(patient: dict[str, Any], plan: FactPlan) -> str:
         for path, key in plan.scalars.items():
             value = patient.get(key)
             if isinstance(value, str) and not _utf8(value):
-                raise ProfileError([f"{path}: text that is not valid Unicode"]) from None
+                raise ProfileError([Problem("", path, "text that is not valid Unicode")]) from None
         raise
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bonecds.errors import ProfileError
+from bonecds.errors import Problem, ProfileError
 from bonecds.knowledge.model import FieldTest, ReferenceDefaults
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.histology import classify, histology_classes
@@ -146,7 +146,7 @@ def _finite(value: float, fields: str, outcome: str) -> float:
     finite number, but an infinite one would compare as no value at all."""
     if math.isfinite(value):
         return value
-    raise ProfileError([f"{fields}: too large {outcome}"])
+    raise ProfileError([Problem("", fields, f"too large {outcome}")])
 
 
 def _input_path(fact_path: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bonecds.errors import ProfileError
+from bonecds.errors import Problem, ProfileError
 from bonecds.fhir.codes import (
     BMA_AGENTS,
     BONE_SITE_WORDS,
@@ -146,7 +146,7 @@ def bundle_mapping(
     """A Bundle's profile with its mapping notes (each fact not used, and why)."""
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
-        raise ProfileError([f"{source}: Bundle.entry: must be a list"])
+        raise ProfileError([Problem(source, "Bundle.entry", "must be a list")])
     raw, notes = _entry_resources(entries, source)
     parsed = parse_resources(raw, f"{source}: Bundle.entry")
     if as_of is None:
@@ -940,4 +940,4 @@ def _reference_date(timestamp: Any, source: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(timestamp)[:10])
     except ValueError:
-        raise ProfileError([f"{source}: Bundle.timestamp: not a FHIR instant"]) from None
+        raise ProfileError([Problem(source, "Bundle.timestamp", "not a FHIR instant")]) from None

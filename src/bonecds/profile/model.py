@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, ValidationError
 
 from bonecds._yaml import YamlDocument, YamlProblem, parse_yaml
-from bonecds.errors import ProfileError
+from bonecds.errors import Problem, ProfileError
 from bonecds.profile.plausibility import RANGES
 
 __all__ = [
@@ -468,13 +468,13 @@ def parse_profile(
         raise ProfileError([f"{source}: a patient profile must be a mapping of fields"])
     problem = _shape_problem(data)
     if problem:
-        raise ProfileError([f"{source}: {problem}"])
+        raise ProfileError([Problem(source, *problem)])
     try:
         profile = PatientProfile.model_validate(data)
     except ValidationError as error:
         problems, total = _describe(error, data, source, doc)
-        named = {line.split(": ")[1] for line in problems if ": " in line}
-        more = [p for p in _implausible(data, source, doc) if p.split(": ")[1] not in named]
+        named = {problem.field for problem in problems}
+        more = [p for p in _implausible(data, source, doc) if p.field not in named]
         raise ProfileError(_bounded([*problems, *more], total + len(more))) from None
     return check_plausible(profile, source, doc)
 
@@ -583,20 +583,20 @@ def _yaml_document(text: str, source: str) -> YamlDocument:
         raise ProfileError([f"{where}: {problem.message}"]) from None
 
 
-def _shape_problem(data: Any) -> str:
+def _shape_problem(data: Any) -> tuple[str, str] | None:
     """What makes parsed data unusable before validation, naming where: too many values or
     levels, a duplicate key, a number that is not finite, a string that cannot be encoded.
     Walked with a stack, not recursion, and stopped at MAX_VALUES."""
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     for _ in range(MAX_VALUES + 1):
         if not stack:
-            return ""
+            return None
         node, path = stack.pop()
         found = _node_problem(node, path)
         if found:
             return found
         stack.extend((child, (*path, key)) for key, child in _children(node))
-    return f"more than {MAX_VALUES} values; not a profile"
+    return "", f"more than {MAX_VALUES} values; not a profile"
 
 
 def refuse_duplicate_keys(data: Any, source: str) -> None:
@@ -606,27 +606,28 @@ def refuse_duplicate_keys(data: Any, source: str) -> None:
     while stack:
         node, path = stack.pop()
         if isinstance(node, _DuplicateKeys):
-            raise ProfileError([f"{source}: {_duplicate(node, path)}"])
+            raise ProfileError([Problem(source, *_duplicate(node, path))])
         stack.extend((child, (*path, key)) for key, child in _children(node))
 
 
-def _duplicate(node: _DuplicateKeys, path: tuple[Any, ...]) -> str:
-    return f"{'.'.join(map(str, (*path, node.duplicate)))}: duplicate key '{node.duplicate}'"
+def _duplicate(node: _DuplicateKeys, path: tuple[Any, ...]) -> tuple[str, str]:
+    return ".".join(map(str, (*path, node.duplicate))), f"duplicate key '{node.duplicate}'"
 
 
-def _node_problem(node: Any, path: tuple[Any, ...]) -> str:
+def _node_problem(node: Any, path: tuple[Any, ...]) -> tuple[str, str] | None:
+    """(where, what) of a node that makes the data unusable, else None."""
     if len(path) > MAX_DEPTH:
-        return f"{'.'.join(map(str, path[:3]))}...: nested deeper than {MAX_DEPTH} levels"
+        return f"{'.'.join(map(str, path[:3]))}...", f"nested deeper than {MAX_DEPTH} levels"
     where = ".".join(map(str, path)) or "<profile>"
     if isinstance(node, _DuplicateKeys):
         return _duplicate(node, path)
     if isinstance(node, float) and not math.isfinite(node):
-        return f"{where}: not a finite number"
+        return where, "not a finite number"
     if isinstance(node, str) and not _encodable(node):
-        return f"{where}: not valid Unicode text"
+        return where, "not valid Unicode text"
     if isinstance(node, dict) and not all(_encodable(key) for key in node if isinstance(key, str)):
-        return f"{where}: a key is not valid Unicode text"
-    return ""
+        return where, "a key is not valid Unicode text"
+    return None
 
 
 def _children(node: Any) -> Any:
@@ -647,7 +648,7 @@ def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else error.__class__.__name__
 
 
-def _implausible(root: Any, source: str, doc: YamlDocument | None) -> list[str]:
+def _implausible(root: Any, source: str, doc: YamlDocument | None) -> list[Problem]:
     """Each number outside its plausible range, naming the field and the likely unit; `root`
     is a validated profile, or the raw data of one that failed (its plain numbers only)."""
     problems = []
@@ -658,7 +659,7 @@ def _implausible(root: Any, source: str, doc: YamlDocument | None) -> list[str]:
         message = f"outside the plausible range {limits.describe()}"
         if analyte:
             message += f" for {analyte}{_likely_unit(_value_at(root, path), analyte, limits)}"
-        problems.append(f"{_where(source, doc, tuple(path.split('.')))}: {path}: {message}")
+        problems.append(Problem(_where(source, doc, tuple(path.split("."))), path, message))
     return problems
 
 
@@ -698,17 +699,17 @@ def _where(source: str, doc: YamlDocument | None, loc: tuple[Any, ...]) -> str:
     return f"{source}:{line}:{column}"
 
 
-def _bounded(problems: list[str], total: int | None = None) -> list[str]:
+def _bounded(problems: list[Problem], total: int | None = None) -> list[Problem | str]:
     """The first MAX_PROBLEMS of `total` problems (default: all of `problems`)."""
     total = len(problems) if total is None else total
     if total <= MAX_PROBLEMS:
-        return problems
+        return list(problems)
     return [*problems[:MAX_PROBLEMS], f"... and {total - MAX_PROBLEMS} more problems"]
 
 
 def _describe(
     error: ValidationError, data: Any, source: str, doc: YamlDocument | None
-) -> tuple[list[str], int]:
+) -> tuple[list[Problem], int]:
     # Built from loc and type only: errors() also carries the input values (patient data).
     # Only the first MAX_PROBLEMS get a message (no did-you-mean search per unknown key);
     # the count says how many there were.
@@ -717,7 +718,7 @@ def _describe(
     for item in items[:MAX_PROBLEMS]:
         loc = _data_path(item["loc"], data)
         path = ".".join(str(part) for part in loc) or "<profile>"
-        problems.append(f"{_where(source, doc, loc)}: {path}: {_message(item, loc)}")
+        problems.append(Problem(_where(source, doc, loc), path, _message(item, loc)))
     return problems, len(items)
 
 
