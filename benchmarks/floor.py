@@ -6,7 +6,7 @@ cost of the rules engine against the least any evaluator of these patterns must 
 yardstick and a cross-check, never the decision engine (bonecds.evaluate always uses durable).
 
 Semantics copied from durable_rules 2.0.28 (measured in tests/engine/test_floor.py and the probes of
-shared/durable-rules-notes.md):
+docs/durable-rules-notes.md):
 - a pattern is `{"all": [{alias: expression}, ...]}`; an alias ending in `$not` holds when *no*
   fact matches, any other when *some* fact does (no cross-fact references are compiled, so each
   element is matched on its own);

@@ -147,3 +147,38 @@ def test_loader_and_schema_refuse_the_same_rule(tmp_path: Path, key: str, value:
         jsonschema.validate(data, schema)
     with pytest.raises(RuleError, match=rf"invalid-value.*{key}|{key}.*invalid-value"):
         load_rules(tmp_path)
+
+
+DOCS = {
+    path.name: path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+}
+
+
+def _command_examples() -> list[tuple[str, list[str]]]:
+    """(document, words) of every `bonecds ...` line in a shell block of the README and docs/."""
+    examples = []
+    for name, text in DOCS.items():
+        for block in re.findall(r"```(?:sh|bash|console)\n(.+?)```", text, re.S):
+            for line in block.splitlines():
+                words = line.split("#")[0].replace("$ ", "").split()
+                if words[:1] == ["bonecds"]:
+                    examples.append((name, words[1:]))
+    return examples
+
+
+@pytest.mark.parametrize(("document", "words"), _command_examples(), ids=lambda v: str(v)[:60])
+def test_documented_commands_and_options_exist(document: str, words: list[str]) -> None:
+    """Every command line the docs show names a real command, and every option it uses is one
+    that command accepts (a renamed option fails here, not in a reader's terminal)."""
+    from typer.testing import CliRunner
+
+    command = [w for w in words[:2] if re.fullmatch(r"[a-z][a-z-]*", w)]
+    if len(command) == 2 and command[0] not in {"rules"}:
+        command = command[:1]
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, f"{document}: bonecds {' '.join(command)}"
+    for option in (w.split("=")[0] for w in words if re.fullmatch(r"--?[a-z][a-z-]*(=.*)?", w)):
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", result.output), (
+            f"{document}: `bonecds {' '.join(command)}` has no option {option}"
+        )

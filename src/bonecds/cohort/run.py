@@ -1,8 +1,8 @@
 """Cohorts: NDJSON profiles in, one report per line out, in input order, on worker processes.
 
 Design, and why:
-- Worker *processes*, never threads: durable_rules' Host is not thread-safe and every C call
-  holds the GIL (shared/durable-rules-notes.md §4). Each worker receives the compiled knowledge
+- Worker *processes*, never threads: durable_rules' C engine is not thread-safe (one lock
+  guards it, engine/durable.py) and every call holds the GIL (docs/durable-rules-notes.md §4). Each worker receives the compiled knowledge
   once (pickled, so every worker runs exactly the parent's rules) and runs its own engine.
 - The parent reads the input in chunks and keeps a bounded window of chunks in flight, collected
   in submission order: the output is the same bytes for any number of workers, and memory stays

@@ -6,8 +6,9 @@ or into error lines (line, field path, message; never a patient value), and neve
 bad record. Every runner takes chunks in order and gives their results back in the same order
 (a bounded window of chunks in flight), so `batch.run_batch` writes the same bytes whichever
 runner and however many workers it uses. Every runner keeps one loaded knowledge base per
-worker process, hence one durable_rules Host per process (shared/durable-rules-notes.md §4,
-§10): threads never evaluate, since the Host is not thread-safe and every call holds the GIL.
+worker process, hence one durable_rules engine per process: threads never evaluate, since the
+engine's C calls are not thread-safe (engine/durable.py holds one lock around them) and every
+call holds the GIL (docs/durable-rules-notes.md §4).
 
 Why Dask rather than Spark (README, "Cohorts"): bonecds is a
 pure-Python library whose unit of work is a Python function over a few hundred JSON lines.
@@ -268,7 +269,7 @@ def dask_runner(
     shape: OutputShape = FULL_REPORT,
 ) -> Iterator[Runner]:
     """A Dask runner on `scheduler` (host:port), or on a LocalCluster of `workers` processes
-    with one thread each (threads would share, and serialise on, one Host)."""
+    with one thread each (threads would share, and serialise on, one engine lock)."""
     from dask.distributed import Client, LocalCluster  # only batch --engine dask pays for it
 
     with ExitStack() as stack:

@@ -54,7 +54,7 @@ __all__ = [
     "patient_keys",
 ]
 
-# durable_rules 2.0.28 limits (shared/durable-rules-notes.md §9): stay well below them. The
+# durable_rules 2.0.28 limits (docs/durable-rules-notes.md §9): stay well below them. The
 # first three hold per durable_rules ruleset, and the engine spreads the compiled rules over as
 # many rulesets as keep each within them (partition_rules); the last holds per rule.
 MAX_RULES_PER_RULESET = 250  # the engine's sentinel rule included (at 295+ dense rules: 303)

@@ -6,7 +6,7 @@ matching and forward chaining; this module drives it through the extension's own
 complete_and_start_action, delete_state), the calls that durable.engine.Host makes, without the
 Host's per-action Python machinery (a closure object, the matched facts parsed from JSON and the
 state written back per action), which cost more than the matching itself. The usage follows the
-measured safe pattern of shared/durable-rules-notes.md:
+measured safe pattern of docs/durable-rules-notes.md:
 - no Host, hence no background dispatcher: actions are taken only inside `run_engine`, by the
   caller (the dispatcher races with the caller and can lose actions: notes §4, §10);
 - facts, never events (an event is consumed by the first rule that matches: §2), asserted one

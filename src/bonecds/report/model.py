@@ -1,4 +1,4 @@
-"""The Report model: the output contract of shared/contract.md, field for field.
+"""The Report model: the output contract of docs/contract.md, field for field.
 
 Every list is always present (empty when nothing applies) and ordered deterministically, so the
 same input and rules serialise to the same bytes.

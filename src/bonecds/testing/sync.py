@@ -18,7 +18,7 @@ __all__ = ["CONTRACT_IDS", "sync"]
 if TYPE_CHECKING:
     from bonecds.api import Knowledge
 
-# The ids of the output contract (shared/contract.md); every other vocabulary id must be
+# The ids of the output contract (docs/contract.md); every other vocabulary id must be
 # documented in README.md.
 CONTRACT_IDS = frozenset(
     {
