@@ -48,11 +48,15 @@ _CARD_REASONS = {  # checklist C-10, terminology.md §9
         "recipient-disagrees-evidence",
     ),
 }
-AGENT_OPTIONS = {
-    "zoledronic_acid": ("zoledronic-acid",),
-    "denosumab": ("denosumab",),
-    "pamidronate": ("pamidronate",),
-    "ibandronate": ("ibandronate",),
+# Each agent's options, by the least dosing interval (weeks) an order must have to be that
+# option: zoledronic acid ordered every 8 weeks or more is the de-escalated 12-weekly schedule
+# (rule D13), between the 4-weekly standard and the 12-weekly option; an order with no interval
+# is the standard one.
+AGENT_OPTIONS: dict[str, tuple[tuple[str, float], ...]] = {
+    "zoledronic_acid": (("zoledronic-acid", 0.0), ("zoledronic-acid-12-weekly", 8.0)),
+    "denosumab": (("denosumab", 0.0),),
+    "pamidronate": (("pamidronate", 0.0),),
+    "ibandronate": (("ibandronate", 0.0),),
 }
 AGENT_LABELS = {
     "zoledronic_acid": "Zoledronic acid",
@@ -97,10 +101,9 @@ def order_cards(report: Report, orders: list[DraftOrder], ctx: CardContext) -> C
 
 
 def _order_options(order: DraftOrder) -> set[str]:
-    # An order every 8 or more weeks is the de-escalated schedule (the option of rule D13).
-    if order.agent == "zoledronic_acid" and (order.interval_weeks or 0) >= 8:
-        return {"zoledronic-acid-12-weekly"}
-    return set(AGENT_OPTIONS[order.agent])
+    """The one option a draft order is: its agent's, at the order's dosing interval."""
+    interval = order.interval_weeks or 0.0
+    return {[option for option, least in AGENT_OPTIONS[order.agent] if interval >= least][-1]}
 
 
 def _emergencies(report: Report, ctx: CardContext) -> list[Card]:
@@ -130,7 +133,7 @@ def _contraindication(item: Any, order: DraftOrder | None, ctx: CardContext) -> 
 
 def _dose_check(report: Report, order: DraftOrder, ctx: CardContext) -> list[Card]:
     # The renally adjusted dose comes from the report (rule D4); only the comparison is here.
-    item = next((i for i in report.ranked if i.id == AGENT_OPTIONS[order.agent][0]), None)
+    item = next((i for i in report.ranked if i.id == AGENT_OPTIONS[order.agent][0][0]), None)
     dose = item.dose if item is not None else None
     if item is None or dose is None or dose.amount is None or order.dose_mg is None:
         return []
@@ -168,10 +171,10 @@ def _caution(item: Any, ctx: CardContext, order: DraftOrder | None = None) -> Ca
 def _topic(applies_to: list[str]) -> str:
     """A summary prefix naming what a caution is about, so its first sentence stands alone."""
     options = [option for option in applies_to if option != "patient"]
-    bma = {option for options in AGENT_OPTIONS.values() for option in options}
+    bma = {option for options in AGENT_OPTIONS.values() for option, _ in options}
     if len(options) == 1:
         return options[0].replace("-", " ").capitalize() + ": "
-    if options and set(options) <= bma | {"zoledronic-acid-12-weekly"}:
+    if options and set(options) <= bma:
         return "Bone-modifying agents: "
     return ""
 

@@ -2,8 +2,9 @@
 
 Design, and why:
 - Worker *processes*, never threads: durable_rules' C engine is not thread-safe (one lock
-  guards it, engine/durable.py) and every call holds the GIL (docs/durable-rules-notes.md §4). Each worker receives the compiled knowledge
-  once (pickled, so every worker runs exactly the parent's rules) and runs its own engine.
+  guards it, engine/durable.py) and every call holds the GIL (docs/durable-rules-notes.md §4).
+  Each worker receives the compiled knowledge once (pickled, so every worker runs exactly the
+  parent's rules) and runs its own engine.
 - The parent reads the input in chunks and keeps a bounded window of chunks in flight, collected
   in submission order: the output is the same bytes for any number of workers, and memory stays
   flat however long the input is.
