@@ -37,6 +37,7 @@ __all__ = [
     "NOT_USED_LOINC",
     "OBSERVATION_DONE",
     "OTHER_SITES",
+    "PERIOD_WEEKS",
     "PRIMARY_SITES",
     "RADIOTHERAPY_COURSE",
     "RECEPTOR_LOINC",
@@ -306,6 +307,8 @@ SYSTEMIC_CLASSES = (
     *("aromatase_inhibitor", "tamoxifen", "anti_her2", "cdk46_inhibitor", "adt"),
     "ar_pathway_inhibitor",
 )
+# Timing.repeat.periodUnit (UCUM units of time) -> weeks, for a dosing interval.
+PERIOD_WEEKS = {"d": 1 / 7, "wk": 1.0, "mo": 52 / 12}
 CURRENT_STATUS = {
     "MedicationRequest": {"active", "on-hold"},
     "MedicationStatement": {"active", "intended"},

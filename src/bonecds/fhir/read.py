@@ -49,6 +49,7 @@ from bonecds.fhir.codes import (
     NOT_USED_LOINC,
     OBSERVATION_DONE,
     OTHER_SITES,
+    PERIOD_WEEKS,
     PRIMARY_SITES,
     RADIOTHERAPY_COURSE,
     RECEPTOR_LOINC,
@@ -851,13 +852,12 @@ def dosing_interval_weeks(request: dict[str, Any]) -> float | None:
     dosages = as_list(request.get("dosageInstruction") or request.get("dosage"))
     dosage = as_dict(dosages[0] if dosages else None)
     repeat = as_dict(as_dict(dosage.get("timing")).get("repeat"))
-    per_week = {"d": 1 / 7, "wk": 1.0, "mo": 52 / 12}
     unit, period = repeat.get("periodUnit"), repeat.get("period")
-    if repeat.get("frequency", 1) != 1 or not isinstance(unit, str) or unit not in per_week:
+    if repeat.get("frequency", 1) != 1 or not isinstance(unit, str) or unit not in PERIOD_WEEKS:
         return None
     if not isinstance(period, int | float) or isinstance(period, bool) or not period > 0:
         return None
-    weeks = round(float(period) * per_week[unit], 2)
+    weeks = round(float(period) * PERIOD_WEEKS[unit], 2)
     return weeks if 0 < weeks < float("inf") else None
 
 
