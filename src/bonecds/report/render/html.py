@@ -195,53 +195,49 @@ def _contraindicated(report: Report, links: Mapping[str, str]) -> list[str]:
     return out
 
 
+def _section(title: str, items: list[str]) -> list[str]:
+    """A heading and its list; nothing at all when the list is empty."""
+    return [f"<h2>{_e(title)}</h2>", "<ul>", *items, "</ul>"] if items else []
+
+
 def _requests(report: Report) -> list[str]:
     w = words(report.language)
-    if not report.data_requests:
-        return []
-    out = [f"<h2>{_e(w['requests'])}</h2>", "<ul>"]
-    for request in report.data_requests:
-        urgent = _urgent(report, request.urgent)
-        out.append(
-            f"<li><code>{_e(request.field)}</code>{urgent}: {_e(request.reason)} "
-            f"<b>{_e(w['decides'])}:</b> {_e(', '.join(request.gates) or '-')}</li>"
-        )
-    return [*out, "</ul>"]
+    items = [
+        f"<li><code>{_e(r.field)}</code>{_urgent(report, r.urgent)}: {_e(r.reason)} "
+        f"<b>{_e(w['decides'])}:</b> {_e(', '.join(r.gates) or '-')}</li>"
+        for r in report.data_requests
+    ]
+    return _section(w["requests"], items)
 
 
 def _cautions_context_notes(report: Report, links: Mapping[str, str]) -> list[str]:
     w = words(report.language)
-    out = []
-    if report.cautions:
-        same = caution_sources(report)
-        out += [f"<h2>{_e(w['cautions'])}</h2>", "<ul>"]
-        for c in report.cautions:
-            cites = (
-                f"{_e(w['same_sources'])} {_e(same[c.id])}"
-                if c.id in same
-                else _citations(c.citations, links)
-            )
-            out.append(
-                f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
-                f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
-                f'<span class="small">{_e(w["cites"])}: {cites}</span></li>'
-            )
-        out.append("</ul>")
-    if report.context:
-        out += [f"<h2>{_e(w['context'])}</h2>", "<ul>"]
-        out += [
-            f"<li>{_e(c.label)} <code>[{_e(c.id)}]</code>: {_e(c.rationale)}</li>"
-            for c in report.context
-        ]
-        out.append("</ul>")
-    if report.notes:
-        out += [f"<h2>{_e(w['notes'])}</h2>", "<ul>"]
-        out += [
-            f'<li>{_e(n.text)} <span class="small">{_citations(n.citations, links)}</span></li>'
-            for n in report.notes
-        ]
-        out.append("</ul>")
-    return out
+    same = caution_sources(report)
+    cautions = []
+    for c in report.cautions:
+        cites = (
+            f"{_e(w['same_sources'])} {_e(same[c.id])}"
+            if c.id in same
+            else _citations(c.citations, links)
+        )
+        cautions.append(
+            f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
+            f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
+            f'<span class="small">{_e(w["cites"])}: {cites}</span></li>'
+        )
+    context = [
+        f"<li>{_e(c.label)} <code>[{_e(c.id)}]</code>: {_e(c.rationale)}</li>"
+        for c in report.context
+    ]
+    notes = [
+        f'<li>{_e(n.text)} <span class="small">{_citations(n.citations, links)}</span></li>'
+        for n in report.notes
+    ]
+    return [
+        *_section(w["cautions"], cautions),
+        *_section(w["context"], context),
+        *_section(w["notes"], notes),
+    ]
 
 
 def _derived(report: Report) -> list[str]:

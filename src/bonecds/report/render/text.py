@@ -6,6 +6,8 @@ split), so the same report and width give the same bytes everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.cells import cell_len
 
 from bonecds.report.model import RankedItem, Report, WhyNot
@@ -137,11 +139,18 @@ def _details(page: _Page, report: Report) -> None:
     _sources(page, report)
 
 
+def _section(page: _Page, title: str, items: Sequence[tuple[str, ...]]) -> None:
+    """A heading and its bullets; nothing at all when there are none."""
+    if items:
+        page.heading(title)
+    for item in items:
+        page.item(*item)
+
+
 def _cautions(page: _Page, report: Report) -> None:
     w = words(report.language)
-    if report.cautions:
-        page.heading(w["cautions"])
     same = caution_sources(report)
+    items = []
     for caution in report.cautions:
         cites = (
             f"{w['same_sources']} {same[caution.id]}"
@@ -149,36 +158,35 @@ def _cautions(page: _Page, report: Report) -> None:
             else citations_line(caution.citations)
         )
         applies = targets_words(caution.applies_to, report.language)
-        page.item(
-            f"{caution.id} ({w['applies_to']} {applies}): {caution.text}",
-            f"{w['rules']}: {', '.join(caution.rules)}",
-            f"{w['cites']}: {cites}",
+        items.append(
+            (
+                f"{caution.id} ({w['applies_to']} {applies}): {caution.text}",
+                f"{w['rules']}: {', '.join(caution.rules)}",
+                f"{w['cites']}: {cites}",
+            )
         )
+    _section(page, w["cautions"], items)
 
 
 def _requests(page: _Page, report: Report) -> None:
     w = words(report.language)
-    if report.data_requests:
-        page.heading(w["requests"])
-    for request in report.data_requests:
-        field = f"{request.field} ({w['urgent']})" if request.urgent else request.field
-        page.item(
-            f"{field}: {request.reason}",
-            f"{w['decides']}: {', '.join(request.gates) or '-'}",
-            f"{w['rules']}: {', '.join(request.rules)}",
+    urgent = f" ({w['urgent']})"
+    items = [
+        (
+            f"{r.field}{urgent if r.urgent else ''}: {r.reason}",
+            f"{w['decides']}: {', '.join(r.gates) or '-'}",
+            f"{w['rules']}: {', '.join(r.rules)}",
         )
+        for r in report.data_requests
+    ]
+    _section(page, w["requests"], items)
 
 
 def _context_and_notes(page: _Page, report: Report) -> None:
     w = words(report.language)
-    if report.context:
-        page.heading(w["context"])
-    for context in report.context:
-        page.item(f"{context.label} [{context.id}]: {context.rationale}")
-    if report.notes:
-        page.heading(w["notes"])
-    for note in report.notes:
-        page.item(note.text, f"{w['rules']}: {', '.join(note.rules)}")
+    _section(page, w["context"], [(f"{c.label} [{c.id}]: {c.rationale}",) for c in report.context])
+    notes = [(n.text, f"{w['rules']}: {', '.join(n.rules)}") for n in report.notes]
+    _section(page, w["notes"], notes)
 
 
 def _derived(page: _Page, report: Report) -> None:
