@@ -10,7 +10,7 @@ from pathlib import Path
 from bonecds.errors import Diagnostic
 from bonecds.knowledge._source import Reference
 from bonecds.knowledge.conditions import suggest
-from bonecds.knowledge.i18n import english_digest, missing_translations
+from bonecds.knowledge.i18n import english_digest, missing_translations, unused_translations
 from bonecds.knowledge.model import All, Any_, Condition, KnowledgeBase, Not, Proposed, Rule
 
 __all__ = ["check_references", "lint_translations", "option_tests", "used_ids"]
@@ -96,6 +96,11 @@ def lint_translations(knowledge: KnowledgeBase) -> list[Diagnostic]:
                 message = f"no Chinese translation for {missing}"
                 lint.append(
                     Diagnostic("missing-translation", message, rule.file, rule.line, 1, rule.id)
+                )
+            for unused in unused_translations(rule):
+                message = f"translation {unused} stands for no text of this rule"
+                lint.append(
+                    Diagnostic("unused-translation", message, rule.file, rule.line, 1, rule.id)
                 )
             stale = _stale_translation(rule)
             if stale:

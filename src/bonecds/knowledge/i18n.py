@@ -35,6 +35,7 @@ __all__ = [
     "english_digest",
     "missing_translations",
     "show_value",
+    "unused_translations",
 ]
 
 LANGUAGES = ("en", "zh")
@@ -207,6 +208,39 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     if len(translation.notes) < notes:
         missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")
     return list(dict.fromkeys(missing))
+
+
+# The keyed texts of a translation (Translation's dict fields, locators aside).
+_KEYED_GROUPS = (
+    "cautions",
+    "reasons",
+    "requests",
+    "context",
+    "adjustments",
+    "doses",
+    "schedules",
+    "texts",
+)
+
+
+def unused_translations(rule: Rule, language: str = "zh") -> list[str]:
+    """Translation keys that stand for no text of the rule (a misspelt id, or the text of an
+    effect since removed): they would never be shown, and a reader would trust them."""
+    translation = rule.translations.get(language)
+    if translation is None:
+        return []
+    wanted: dict[str, set[str]] = {"locators": set(locator_keys(rule))}
+    for branch in rule.branches:
+        for group, key, _ in _translatable(branch.effects):
+            wanted.setdefault(group, set()).update({key, f"{branch.name}/{key}"})
+    unused = []
+    for group in (*_KEYED_GROUPS, "locators"):
+        texts: dict[str, str] = getattr(translation, group)
+        unused += [f"{group}.{key}" for key in texts if key not in wanted.get(group, set())]
+    notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
+    if len(translation.notes) > notes:
+        unused.append(f"notes ({len(translation.notes)} given, {notes} in the rule)")
+    return unused
 
 
 def english_digest(rule: Rule) -> str:
