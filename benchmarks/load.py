@@ -211,7 +211,7 @@ def _server_cpu_s(served: Served) -> float:
 def jti_scaling(live: tuple[int, ...] = (0, 10_000, 36_000), calls: int = 600) -> dict[int, float]:
     """Median microseconds of one token verification with that many live jti in the table,
     the sizes interleaved call by call so that other load on the machine hits them alike."""
-    from bonecds.cds_hooks._feedback import SqliteStore
+    from bonecds.cds_hooks._feedback import open_store
     from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 
     key = ec.generate_private_key(ec.SECP384R1())
@@ -221,9 +221,9 @@ def jti_scaling(live: tuple[int, ...] = (0, 10_000, 36_000), calls: int = 600) -
     with tempfile.TemporaryDirectory() as folder:
         verifiers, stores = {}, []
         for size in live:
-            store = SqliteStore(Path(folder) / f"{size}.sqlite3")
+            store = open_store(Path(folder) / f"{size}.sqlite3")
             rows = [(ISS, f"live-{n}", time.time() + 600) for n in range(size)]
-            with sqlite3.connect(store.path) as db:
+            with sqlite3.connect(store.database.target) as db:
                 db.executemany("INSERT INTO jwt_replay VALUES (?, ?, ?)", rows)
             verifiers[size] = TokenVerifier((issuer,), store)
             stores.append(store)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from bonecds.knowledge import model as knowledge
+
 __all__ = [
     "Candidate",
     "CautionOut",
@@ -45,17 +47,15 @@ class PatientValue(_Model):
     unit: str = ""
 
 
-class Dose(_Model):
-    amount: float | None
-    unit: str
-    route: str
-    text: str
+class Dose(knowledge.Dose):
+    """A rule's dose as the report gives it, with the rules that set it."""
+
     rules: list[str]
 
 
-class Schedule(_Model):
-    interval_weeks: float | None
-    text: str
+class Schedule(knowledge.Schedule):
+    """A rule's schedule as the report gives it, with the rules that set it."""
+
     rules: list[str]
 
 
