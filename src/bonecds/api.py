@@ -55,7 +55,7 @@ def default_rules_dir() -> Path:
 
 def load_knowledge(directory: Path | str | None = None) -> Knowledge:
     """Load, check and compile a rules directory (RuleError lists every problem found); an
-    unchanged directory comes from the compiled-knowledge cache (cache.py).
+    unchanged directory comes from the compiled-knowledge cache (knowledge/cache.py).
 
     >>> knowledge = load_knowledge("rules")  # doctest: +SKIP
     """
@@ -117,7 +117,7 @@ def shared_report_data(
     *,
     language: str = "en",
 ) -> dict[str, Any]:
-    """The same data, sharing citations, values and texts with the ranking memo (ranking.py)
+    """The same data, sharing citations, values and texts with the ranking memo (report/rank.py)
     and so with later reports: for a writer that serialises it at once and never changes it
     (batch), saving the copy."""
     _check_arguments(as_of, language)

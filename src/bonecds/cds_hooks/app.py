@@ -109,7 +109,9 @@ class ServiceConfig:
     insecure_dev: bool = False
     # Feedback and the jti replay table: an SQLite file, or a postgresql:// URL.
     feedback_db: Path | str = Path("bonecds-feedback.sqlite3")
-    audit_db: Path | str | None = None  # opt-in audit records (audit.py): SQLite or postgresql://
+    audit_db: Path | str | None = (
+        None  # opt-in audit records (testing/audit.py): SQLite or postgresql://
+    )
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 5_000_000
     allow_open_fhir: bool = False  # fhirServer without fhirAuthorization (checklist R-8)

@@ -1,7 +1,7 @@
-"""`bonecds batch`: cohorts in, one report per line out (library: batch.py, runners:
-distributed.py).
+"""`bonecds batch`: cohorts in, one report per line out (library: cohort/run.py,
+runners: cohort/runners.py).
 
-Imported by cli.py at start-up, so this module imports only typer at the top: the batch
+Imported by cli/app.py at start-up, so this module imports only typer at the top: the batch
 machinery (and Dask) load when the command runs, keeping `bonecds --help` fast.
 """
 

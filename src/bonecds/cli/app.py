@@ -280,8 +280,8 @@ def schema_command(name: Annotated[SchemaName, typer.Argument(help="patient or r
 
 
 def _register_extensions() -> None:
-    """Commands that live beside their stage: `serve` (service.py), `batch` (batch.py) and
-    `rules` (cli_rules.py)."""
+    """Commands that live beside their stage: `serve` (cli/_serve.py), `batch` (cli/_batch.py)
+    and `rules` (cli/_rules.py)."""
     from bonecds.cli import _batch as cli_batch
     from bonecds.cli import _rules as cli_rules
     from bonecds.cli import _serve as cli_serve

@@ -1,4 +1,4 @@
-"""Rule models -> a durable_rules ruleset definition (plain dicts), ready for engine.py.
+"""Rule models -> a durable_rules ruleset definition (plain dicts), ready for durable.py.
 
 Each rule branch becomes one durable rule per alternative join (the condition's disjunctive
 normal form over option/derived tests; field tests stay one `$and`/`$or` pattern on the
@@ -392,7 +392,7 @@ def _joins_of(rule: Rule) -> list[Join]:
 def partition_rules(rules: Sequence[CompiledRule]) -> tuple[tuple[int, ...], ...]:
     """The indexes of the rules of each durable_rules ruleset: consecutive runs of the compiled
     rules, each as long as the per-ruleset limits allow. Facts produced in one ruleset are
-    asserted into every ruleset that joins on them (engine.py), so any split is correct."""
+    asserted into every ruleset that joins on them (durable.py), so any split is correct."""
     parts: list[tuple[int, ...]] = []
     current: list[int] = []
     joins: Counter[str] = Counter()

@@ -1,6 +1,6 @@
 """Run a compiled ruleset over one patient's facts with durable_rules -> the rules that fired.
 
-durable_rules is fenced in here (and fed plain dicts by compiler.py). Its C engine does all the
+durable_rules is fenced in here (and fed plain dicts by compile.py). Its C engine does all the
 matching and forward chaining; this module drives it through the extension's own entry points
 (`durable_rules_engine`: create_ruleset, assert_fact, start_action_for_state,
 complete_and_start_action, delete_state), the calls that durable.engine.Host makes, without the

@@ -355,7 +355,7 @@ class KnowledgeBase:
 
     @cached_property
     def report_memo(self) -> dict[Any, Any]:
-        """Parts of reports the report builder (ranking.py) made for this knowledge base and
+        """Parts of reports the report builder (report/rank.py) made for this knowledge base and
         may reuse for the next patient; it bounds the size."""
         return {}
 

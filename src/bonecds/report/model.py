@@ -189,8 +189,8 @@ class Report(_Model):
     language: Literal["en", "zh"] = "en"
     as_of: str
     knowledge_version: str
-    knowledge_digest: str = ""  # sha256 of the knowledge base's files (audit.py)
-    input_digest: str = ""  # sha256 of the profile as evaluated (digests.py)
+    knowledge_digest: str = ""  # sha256 of the knowledge base's files (_digests.py)
+    input_digest: str = ""  # sha256 of the profile as evaluated (_digests.py)
     engine_version: str
     patient_id: str | None
     ranked: list[RankedItem]

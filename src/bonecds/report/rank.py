@@ -35,7 +35,7 @@ from bonecds.profile.fields import FIELDS
 
 __all__ = ["rank"]
 
-# The report is built as plain JSON-ready data, key for key the Report model of report.py
+# The report is built as plain JSON-ready data, key for key the Report model of report/model.py
 # (api.evaluate validates it into one; batch writes it as it is). Building a pydantic model per
 # item and dumping them again cost more than the matching (RESULTS.md); tests check that
 # every report validates and serialises back to the same bytes.

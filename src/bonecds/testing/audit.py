@@ -68,7 +68,7 @@ class AuditRecord(BaseModel):
     bonecds_version: str
     output_digest: str
     outcome: list[str]
-    input_notes: list[str] = []  # what a FHIR input held that was not used (fhir.py), as shown
+    input_notes: list[str] = []  # what a FHIR input held that was not used (fhir/read.py), as shown
 
 
 def render(

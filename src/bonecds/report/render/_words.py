@@ -1,8 +1,8 @@
 """The words the renderers put around the report's own texts, in each report language.
 
-Rule texts arrive translated in the Report (i18n.py); everything the renderers add (headings,
-labels, status words, value words, the computed-value methods) lives here, so that a `zh`
-report carries no English of ours.
+Rule texts arrive translated in the Report (knowledge/i18n.py); everything the renderers add
+(headings, labels, status words, value words, the computed-value methods) lives here, so that
+a `zh` report carries no English of ours.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ WORDS: dict[str, dict[str, str]] = {
     },
 }
 
-# The methods facts.py names for its computed values, as the report carries them (English).
+# The methods engine/facts.py names for its computed values, as the report carries them (English).
 METHODS_ZH = {
     "as reported": "按报告值",
     "serum creatinine now minus at the start of the current bone-modifying agent": (
@@ -182,7 +182,7 @@ def method_words(method: str, language: str) -> str:
     return METHODS_ZH.get(method, method) if language == "zh" else method
 
 
-# The plain-word grammar of explain.py's condition lines, in Chinese (field paths, ids and
+# The plain-word grammar of report/explain.py's condition lines, in Chinese (field paths, ids and
 # values stay as they are: they are what the reader looks up).
 _CONDITIONS_ZH = [
     (re.compile(r"^all of:$"), "以下全部满足："),
