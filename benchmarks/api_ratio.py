@@ -15,6 +15,7 @@ API's extra work weighs most there) and distinct synthetic patients.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from benchmarks.common import AS_OF, RULES, SAMPLE, SEED, interleaved, machine
 from bonecds import evaluate, load_knowledge
 from bonecds.api import Knowledge, shared_report_data
 from bonecds.cohort.output import report_line
+from bonecds.report.model import Report
 from bonecds.testing.scenarios import load_scenario
 from bonecds.testing.synthetic import synthetic_cohort
 
@@ -45,10 +47,45 @@ def measure(knowledge: Knowledge, profiles: list[dict[str, Any]]) -> tuple[float
     return api, batch, api / batch
 
 
+def breakdown(knowledge: Knowledge, profiles: list[dict[str, Any]]) -> None:
+    """Where the API path's extra time goes: each stage timed in the same interleaved run, and
+    the garbage collections each path sets off (the Report is some 200 models for the sample
+    patient, 3 GC-tracked objects each, so that the collector runs about once per report)."""
+    collections = {"count": 0}
+
+    def counted(phase: str, info: dict[str, Any]) -> None:
+        collections["count"] += phase == "start"
+
+    stages: dict[str, Callable[[Any], Any]] = {
+        **pipelines(knowledge),
+        "report data only": lambda p: shared_report_data(p, knowledge, AS_OF),
+        "report data + Report.model_validate": lambda p: Report.model_validate(
+            shared_report_data(p, knowledge, AS_OF)
+        ),
+        "evaluate() only": lambda p: evaluate(p, knowledge, AS_OF),
+    }
+    for name, stage in stages.items():
+        gc.callbacks.append(counted)
+        for profile in profiles[:200]:
+            stage(profile)
+        gc.callbacks.remove(counted)
+        print(f"  {name}: {collections['count'] / 200:.2f} collections per report")
+        collections["count"] = 0
+    for collect in (True, False):
+        if not collect:
+            gc.disable()
+        timed = interleaved(stages, profiles)
+        gc.enable()
+        label = "collector on" if collect else "collector off"
+        for name, timing in timed.items():
+            print(f"  {label}, {name}: {timing.median(cpu=True):,.0f} µs median CPU")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--breakdown", action="store_true", help="time each stage too")
     args = parser.parse_args(argv)
     knowledge = load_knowledge(RULES)
     _, sample = load_scenario(SAMPLE)
@@ -72,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
             ratios.append(ratio)
             print(f"{label}: API {api:,.0f} µs, batch {batch:,.0f} µs (median CPU): {ratio:.2f}x")
         print(f"{label}: median of {args.rounds} rounds {statistics.median(ratios):.2f}x")
+        if args.breakdown:
+            breakdown(knowledge, profiles)
 
 
 def _indented(data: dict[str, Any]) -> bytes:
