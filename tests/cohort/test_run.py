@@ -250,6 +250,27 @@ def test_fhir_bulk_data_directory(knowledge: Knowledge, tmp_path: Path) -> None:
     assert [(entry["line"], entry["field"]) for entry in errors] == [(3, "<record>")]
 
 
+def test_fhir_directory_with_a_repeated_key_refuses_that_patient_naming_the_key(
+    knowledge: Knowledge, tmp_path: Path
+) -> None:
+    _bulk_export(tmp_path)
+    observations = (tmp_path / "Observation.ndjson").read_text().splitlines()
+    second = next(i for i, line in enumerate(observations) if "pt-breast-1-2" in line)
+    observations[second] = observations[second].replace(
+        '"status": "final"', '"status": "final", "status": "cancelled"', 1
+    )
+    assert '"status": "cancelled"' in observations[second]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(observations) + "\n")
+    out = tmp_path / "out.ndjson"
+    summary = run_batch(BatchOptions(tmp_path, out, as_of=AS_OF), knowledge)
+    assert (summary.records, summary.reports, summary.bad_records) == (3, 1, 2)
+    errors = [json.loads(line) for line in Path(f"{out}.errors.jsonl").read_text().splitlines()]
+    assert errors[0]["line"] == 2
+    assert errors[0]["field"].startswith("entry.")
+    assert errors[0]["field"].endswith(".resource.status")
+    assert errors[0]["message"].startswith("duplicate key")
+
+
 def test_fhir_directory_with_an_unreadable_resource_stops_before_evaluating(
     tmp_path: Path,
 ) -> None:
