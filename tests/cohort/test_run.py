@@ -7,6 +7,7 @@ import os
 import pty
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,17 @@ def test_output_is_identical_for_any_number_of_workers(
     cohort_file: Path,
     knowledge: Knowledge,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out, summary = inline_run
     pooled = tmp_path / "pooled.ndjson"
+    temporary = tmp_path / "tmp"  # where the workers' copy of the knowledge is written
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     assert _run(cohort_file, pooled, knowledge, workers=2) == summary
     assert pooled.read_bytes() == out.read_bytes()
     assert Path(f"{pooled}.errors.jsonl").read_bytes() == Path(f"{out}.errors.jsonl").read_bytes()
+    assert list(temporary.iterdir()) == []  # removed with the pool
 
 
 def test_resume_after_an_interruption_gives_the_same_bytes(
