@@ -86,13 +86,13 @@ def evaluate(
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
     _check_arguments(as_of, language)
-    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
+    report, values = _evaluated(_profile(profile), knowledge, as_of, language, keep=explain)
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
     from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
-    explanations = explain_fired(fired, knowledge.base, facts.values, language)
+    explanations = explain_fired(fired, knowledge.base, values, language)
     return report.model_copy(update={"explanations": explanations})
 
 
@@ -159,14 +159,24 @@ def _input_path(fact: str) -> str:
 
 
 def _evaluated(
-    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, language: str
-) -> tuple[Report, Facts]:
-    """The validated report, and the facts it was evaluated on (for explanations)."""
+    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, language: str, *, keep: bool
+) -> tuple[Report, dict[str, Any]]:
+    """The validated report, and (`keep`) the fact values it was evaluated on.
+
+    What is no longer needed goes before the Report's models are made, and the report's data
+    after: a large report is some 600 objects the garbage collector tracks, and with the
+    profile, the facts and the data still alive around them, every evaluation of the sample
+    patient set off a collection (benchmarks/api_ratio.py --breakdown)."""
     facts = _facts(profile, knowledge)
-    report = Report.model_validate(_report_data(profile, facts, knowledge, as_of, language))
-    if any(value.__class__ is list for value in facts.values.values()):
+    data = _report_data(profile, facts, knowledge, as_of, language)
+    lists = any(value.__class__ is list for value in facts.values.values())
+    values = facts.values if keep else {}
+    del profile, facts
+    report = Report.model_validate(data)
+    del data
+    if lists:
         _own_lists(report)
-    return report, facts
+    return report, values
 
 
 def _own_lists(report: Report) -> None:
@@ -232,7 +242,7 @@ def why_not(
         close = difflib.get_close_matches(option, list(knowledge.base.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
-    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
+    report, values = _evaluated(_profile(profile), knowledge, as_of, language, keep=True)
     from bonecds.report.explain import why_not as explain_why_not
 
-    return explain_why_not(option, report, knowledge.base, facts.values)
+    return explain_why_not(option, report, knowledge.base, values)
