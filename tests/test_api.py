@@ -10,6 +10,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 import bonecds
 from bonecds import Knowledge, ProfileError, Report, evaluate
@@ -216,3 +217,38 @@ def test_report_invariants(profile: dict, knowledge: Knowledge) -> None:
         assert all(reason.citations and reason.rule for reason in item.reasons)
     for caution in report.cautions:
         assert caution.citations
+
+
+def _tamper_containers(node: object, seen: set[int]) -> None:
+    """Append to every list and add a key to every dict reachable from a report."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, BaseModel):
+        for value in vars(node).values():
+            _tamper_containers(value, seen)
+    elif isinstance(node, list):
+        for item in list(node):
+            _tamper_containers(item, seen)
+        node.append("TAMPERED")
+    elif isinstance(node, dict):
+        for item in list(node.values()):
+            _tamper_containers(item, seen)
+        node["TAMPERED"] = "TAMPERED"
+
+
+def test_a_reports_lists_are_its_own(knowledge: Knowledge) -> None:
+    """Validation keeps an `Any` patient value as it is: a list value (current agents, bone
+    sites) a rule showed must still not be the ranking memo's, which later reports share."""
+    profile = {
+        "primary": {"site": "breast"},
+        "bone": {"metastases_present": True, "sites": ["T4 vertebra", "pelvis"]},
+        "meds": {"current_bma": ["denosumab", "zoledronic_acid"]},
+        "dental": {"risk_factors": []},
+        "labs": {"crcl_ml_min": 25},
+    }
+    before = evaluate(profile, knowledge, AS_OF).to_json()  # the memo now holds its parts
+    report = evaluate(profile, knowledge, AS_OF, explain=True)
+    assert any(isinstance(v.value, list) for item in report.ranked for v in item.patient_values)
+    _tamper_containers(report, set())
+    assert evaluate(profile, knowledge, AS_OF).to_json() == before

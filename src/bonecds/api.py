@@ -22,7 +22,7 @@ from bonecds.knowledge.i18n import LANGUAGES
 from bonecds.knowledge.model import ReferenceDefaults
 from bonecds.profile.fields import FIELDS
 from bonecds.profile.model import PatientProfile, check_plausible, parse_profile
-from bonecds.report.model import Report, WhyNot
+from bonecds.report.model import PatientValue, Report, WhyNot
 from bonecds.report.rank import rank
 
 __all__ = [
@@ -86,13 +86,13 @@ def evaluate(
     >>> evaluate({"ecog": 1}, load_knowledge(), dt.date(2026, 11, 23))  # doctest: +SKIP
     """
     _check_arguments(as_of, language)
-    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
+    report, values = _evaluated(_profile(profile), knowledge, as_of, language, keep=explain)
     if not explain:
         return report
     fired = [(item.rule, item.branch) for item in report.rules_fired]
     from bonecds.report.explain import explain_fired  # presentation only, when asked for
 
-    explanations = explain_fired(fired, knowledge.base, facts.values, language)
+    explanations = explain_fired(fired, knowledge.base, values, language)
     return report.model_copy(update={"explanations": explanations})
 
 
@@ -159,11 +159,52 @@ def _input_path(fact: str) -> str:
 
 
 def _evaluated(
-    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, language: str
-) -> tuple[Report, Facts]:
-    """The validated report, and the facts it was evaluated on (for explanations)."""
+    profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, language: str, *, keep: bool
+) -> tuple[Report, dict[str, Any]]:
+    """The validated report, and (`keep`) the fact values it was evaluated on.
+
+    What is no longer needed goes before the Report's models are made, and the report's data
+    after: a large report is some 600 objects the garbage collector tracks, and with the
+    profile, the facts and the data still alive around them, every evaluation of the sample
+    patient set off a collection (benchmarks/api_ratio.py --breakdown)."""
     facts = _facts(profile, knowledge)
-    return Report.model_validate(_report_data(profile, facts, knowledge, as_of, language)), facts
+    data = _report_data(profile, facts, knowledge, as_of, language)
+    lists = any(value.__class__ is list for value in facts.values.values())
+    values = facts.values if keep else {}
+    del profile, facts
+    report = Report.model_validate(data)
+    del data
+    if lists:
+        _own_lists(report)
+    return report, values
+
+
+def _own_lists(report: Report) -> None:
+    """Validation copies every list of the report's data but keeps a patient value (`Any`) as
+    it is, and a list value (`meds.current_bma`) a rule branch showed comes from the ranking
+    memo, shared with other reports: give the report its own copies. Only a patient with a
+    list value can be shown one (the memo's key holds the values)."""
+    for items in (report.ranked, report.cautions):
+        for item in items:
+            _own(item.patient_values)
+    for banned in report.contraindicated:
+        for reason in banned.reasons:
+            _own(reason.patient_values)
+
+
+def _own(values: list[PatientValue]) -> None:
+    for shown in values:
+        if shown.value.__class__ is list:
+            object.__setattr__(shown, "value", _copied(shown.value))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-ready data, several times faster than copy.deepcopy."""
+    if value.__class__ is list:
+        return [_copied(item) for item in value]
+    if value.__class__ is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    return value
 
 
 def _report_data(
@@ -201,7 +242,7 @@ def why_not(
         close = difflib.get_close_matches(option, list(knowledge.base.vocabulary), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"'{option}' is not an option id{hint}")
-    report, facts = _evaluated(_profile(profile), knowledge, as_of, language)
+    report, values = _evaluated(_profile(profile), knowledge, as_of, language, keep=True)
     from bonecds.report.explain import why_not as explain_why_not
 
-    return explain_why_not(option, report, knowledge.base, facts.values)
+    return explain_why_not(option, report, knowledge.base, values)

@@ -7,6 +7,7 @@ import os
 import pty
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,17 @@ def test_output_is_identical_for_any_number_of_workers(
     cohort_file: Path,
     knowledge: Knowledge,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out, summary = inline_run
     pooled = tmp_path / "pooled.ndjson"
+    temporary = tmp_path / "tmp"  # where the workers' copy of the knowledge is written
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     assert _run(cohort_file, pooled, knowledge, workers=2) == summary
     assert pooled.read_bytes() == out.read_bytes()
     assert Path(f"{pooled}.errors.jsonl").read_bytes() == Path(f"{out}.errors.jsonl").read_bytes()
+    assert list(temporary.iterdir()) == []  # removed with the pool
 
 
 def test_resume_after_an_interruption_gives_the_same_bytes(
@@ -248,6 +254,27 @@ def test_fhir_bulk_data_directory(knowledge: Knowledge, tmp_path: Path) -> None:
     assert second["ranked"] == first["ranked"]
     errors = [json.loads(line) for line in Path(f"{out}.errors.jsonl").read_text().splitlines()]
     assert [(entry["line"], entry["field"]) for entry in errors] == [(3, "<record>")]
+
+
+def test_fhir_directory_with_a_repeated_key_refuses_that_patient_naming_the_key(
+    knowledge: Knowledge, tmp_path: Path
+) -> None:
+    _bulk_export(tmp_path)
+    observations = (tmp_path / "Observation.ndjson").read_text().splitlines()
+    second = next(i for i, line in enumerate(observations) if "pt-breast-1-2" in line)
+    observations[second] = observations[second].replace(
+        '"status": "final"', '"status": "final", "status": "cancelled"', 1
+    )
+    assert '"status": "cancelled"' in observations[second]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(observations) + "\n")
+    out = tmp_path / "out.ndjson"
+    summary = run_batch(BatchOptions(tmp_path, out, as_of=AS_OF), knowledge)
+    assert (summary.records, summary.reports, summary.bad_records) == (3, 1, 2)
+    errors = [json.loads(line) for line in Path(f"{out}.errors.jsonl").read_text().splitlines()]
+    assert errors[0]["line"] == 2
+    assert errors[0]["field"].startswith("entry.")
+    assert errors[0]["field"].endswith(".resource.status")
+    assert errors[0]["message"].startswith("duplicate key")
 
 
 def test_fhir_directory_with_an_unreadable_resource_stops_before_evaluating(

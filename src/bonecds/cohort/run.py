@@ -138,9 +138,11 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
     could change the advice silently. Resources of patients not in the export are ignored;
     Medications are shared and go to every patient whose resources reference them.
     """
-    # Each resource kept with its line: the Bundle is written from the lines as they are.
-    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
-    shared: dict[str, tuple[dict[str, Any], bytes]] = {}
+    # Each resource kept as its line (the Bundle is written from the lines as they are) with
+    # the Medication it references; the parsed resource is let go at once (kept, the parsed
+    # export made the garbage collector's passes ever longer).
+    by_patient: dict[str, list[tuple[str, bytes]]] = {}
+    shared: dict[str, bytes] = {}
     patient_files = _patient_files(directory)
     for file in sorted(directory.glob("*.ndjson")):
         if file in patient_files:
@@ -149,9 +151,10 @@ def read_fhir_directory(directory: Path, as_of: dt.date) -> Iterator[tuple[int, 
             resource = _resource(line, f"{file.name}:{number}")
             owner = _patient_of(resource)
             if owner is None:
-                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = (resource, line)
+                shared[f"{resource.get('resourceType')}/{resource.get('id')}"] = line
             else:
-                by_patient.setdefault(owner, []).append((resource, line))
+                medication = str(as_dict(resource.get("medicationReference")).get("reference"))
+                by_patient.setdefault(owner, []).append((medication, line))
     offset = 0
     for file in patient_files:
         number = 0
@@ -194,8 +197,8 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
 
 def _bundle(
     line: bytes,
-    by_patient: dict[str, list[tuple[dict[str, Any], bytes]]],
-    shared: dict[str, tuple[dict[str, Any], bytes]],
+    by_patient: dict[str, list[tuple[str, bytes]]],
+    shared: dict[str, bytes],
     as_of: dt.date,
 ) -> bytes:
     try:
@@ -205,8 +208,8 @@ def _bundle(
     if not isinstance(patient, dict):
         return line
     own = by_patient.get(str(patient.get("id")), [])
-    wanted = {str(as_dict(r.get("medicationReference")).get("reference")) for r, _ in own}
-    medications = [shared[ref][1] for ref in sorted(wanted & shared.keys())]
+    wanted = {medication for medication, _ in own}
+    medications = [shared[ref] for ref in sorted(wanted & shared.keys())]
     # The Bundle's timestamp is the batch date: ages and intervals are taken on that day. The
     # Patient's urn:uuid fullUrl lets `urn:uuid:<id>` subjects resolve to it. The resources
     # are the export's lines as read (each a JSON object), not parsed and written again.

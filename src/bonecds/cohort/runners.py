@@ -27,6 +27,7 @@ import os
 import pickle
 import re
 import signal
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -162,10 +163,11 @@ class InlineRunner:
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(knowledge_bytes: bytes, as_of: dt.date, shape: OutputShape) -> None:
+def _init_worker(knowledge_path: str, as_of: dt.date, shape: OutputShape) -> None:
     # Ctrl-C goes to the parent only, which checkpoints where the run stopped.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_state["knowledge"] = pickle.loads(knowledge_bytes)  # the parent's own object
+    with open(knowledge_path, "rb") as stream:
+        _worker_state["knowledge"] = pickle.load(stream)  # the parent's own object
     _worker_state["as_of"] = as_of
     _worker_state["shape"] = shape
 
@@ -185,9 +187,19 @@ class PoolRunner:
         self.workers = workers
         context = multiprocessing.get_context("spawn")
         # The knowledge travels pickled, once per worker: every worker runs exactly the
-        # parent's rules, and none pays to load and compile the rules directory again.
-        initargs = (pickle.dumps(knowledge), as_of, shape)
-        self._pool = context.Pool(workers, _init_worker, initargs)
+        # parent's rules, and none pays to load and compile the rules directory again. It
+        # goes through a file: as an initializer argument its 0.4 MB were written down each
+        # new worker's pipe before the next could start, which waited while the first one
+        # imported bonecds (the pool took 0.45 s to start instead of 0.25 s).
+        self._directory = tempfile.TemporaryDirectory(prefix="bonecds-batch-")
+        try:
+            path = os.path.join(self._directory.name, "knowledge.pickle")
+            with open(path, "wb") as stream:
+                pickle.dump(knowledge, stream)
+            self._pool = context.Pool(workers, _init_worker, (path, as_of, shape))
+        except BaseException:
+            self._directory.cleanup()
+            raise
 
     def map_ordered(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         window: deque[Any] = deque()
@@ -201,6 +213,7 @@ class PoolRunner:
     def close(self) -> None:
         self._pool.terminate()
         self._pool.join()
+        self._directory.cleanup()
 
 
 @contextmanager

@@ -7,8 +7,12 @@ same input and rules serialise to the same bytes.
 from __future__ import annotations
 
 import json
+import math
+import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from bonecds.knowledge import model as knowledge
@@ -170,8 +174,7 @@ class WhyNot(_Model):
     candidates: list[Candidate]
 
     def to_json(self) -> str:
-        data = self.model_dump(mode="json")
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return _canonical_json(self, lambda: self.model_dump(mode="json"))
 
 
 class FiredRule(_Model):
@@ -212,4 +215,81 @@ class Report(_Model):
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, two-space indent, final newline."""
-        return json.dumps(self.to_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        omit = ("explanations",) if self.explanations is None else ()
+        return _canonical_json(self, self.to_data, omit)
+
+
+def _canonical_json(
+    model: _Model, to_data: Callable[[], dict[str, Any]], omit: tuple[str, ...] = ()
+) -> str:
+    """`json.dumps(to_data(), indent=2, sort_keys=True, ensure_ascii=False)` and a
+    newline, written by orjson from the models themselves when that gives the same bytes."""
+    try:
+        fields = _plain_fields(model)
+        if omit:
+            fields = {key: value for key, value in fields.items() if key not in omit}
+        return orjson.dumps(fields, default=_plain_fields, option=_CANONICAL).decode() + "\n"
+    except TypeError:  # what orjson would write otherwise than the json module
+        return json.dumps(to_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# The fast way: orjson writes the same bytes as json.dumps(indent=2,
+# sort_keys=True, ensure_ascii=False) for str, int, bool, None, lists, dicts with str keys and
+# the floats below; it raises (so the json module writes it) for integers beyond 64 bits, lone
+# surrogates and non-str keys. Everything else goes to `_plain_fields`, which refuses it too.
+_CANONICAL = (
+    orjson.OPT_INDENT_2
+    | orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# Report models -> their fields that may hold floats, each with whether it is declared a float
+# (pydantic writes an int there as a float: 1 as 1.0) rather than any value.
+_MODELS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _plain_fields(item: Any) -> dict[str, Any]:
+    """A report model's fields as orjson writes them, when its values are plain JSON data."""
+    checked = _MODELS.get(item.__class__)
+    if checked is None:
+        raise TypeError
+    fields: dict[str, Any] = item.__dict__
+    for name, declared_float in checked:
+        value = fields[name]
+        if declared_float and value is not None and value.__class__ is not float:
+            raise TypeError
+        if not _plain(value):
+            raise TypeError
+    return fields
+
+
+def _plain(value: Any) -> bool:
+    """JSON data that orjson writes as json.dumps does: a float in exponent form (below 1e-4)
+    or NaN/Infinity differs (orjson: 0.00001, null; json: 1e-05, NaN), so it is not plain."""
+    kind = value.__class__
+    if kind is float:
+        return value == 0.0 or (math.isfinite(value) and abs(value) >= 1e-4)
+    if kind is str or kind is int or kind is bool or value is None or kind in _MODELS:
+        return True
+    if kind is list or kind is tuple:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        return all(k.__class__ is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def _may_hold_float(annotation: Any) -> bool:
+    if annotation is float or annotation is Any:
+        return True
+    if typing.get_origin(annotation) is Literal:
+        return False
+    return any(_may_hold_float(arg) for arg in typing.get_args(annotation))
+
+
+for _model in _Model.__subclasses__():
+    _MODELS[_model] = tuple(
+        (name, info.annotation in (float, float | None))
+        for name, info in _model.model_fields.items()
+        if _may_hold_float(info.annotation)
+    )
