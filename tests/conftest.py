@@ -15,6 +15,20 @@ from bonecds import Knowledge, Report, evaluate, load_knowledge
 from bonecds.testing.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+# The top-level keys every report has (docs/contract.md).
+CONTRACT_KEYS = {
+    "disclaimer",
+    "as_of",
+    "knowledge_version",
+    "engine_version",
+    "patient_id",
+    "ranked",
+    "contraindicated",
+    "cautions",
+    "data_requests",
+    "context",
+    "notes",
+}
 DATA = ROOT / "tests" / "data"  # example files: FHIR, broken and linted rule files
 RULES = Path(os.environ.get("BONECDS_TEST_RULES", ROOT / "rules"))
 FIXTURES = ROOT / "patient_fixtures"

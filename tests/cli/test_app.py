@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bonecds.cli.app import app
-from tests.conftest import DATA, FIXTURES, RULES
+from tests.conftest import CONTRACT_KEYS, DATA, FIXTURES, RULES
 
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
 runner = CliRunner()
@@ -41,20 +41,7 @@ def test_evaluate_json_follows_the_contract() -> None:
     code, out, _ = run("evaluate", str(SAMPLE), "-f", "json", "--rules", str(RULES))
     report = json.loads(out)
     assert code == 0
-    for key in (
-        "disclaimer",
-        "as_of",
-        "knowledge_version",
-        "engine_version",
-        "patient_id",
-        "ranked",
-        "contraindicated",
-        "cautions",
-        "data_requests",
-        "context",
-        "notes",
-    ):
-        assert key in report
+    assert set(report) >= CONTRACT_KEYS
     assert report["as_of"] == "2026-11-23"  # the scenario fixes its date
     assert "explanations" not in report
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from bonecds import Report
 from bonecds.cli.app import app
 from bonecds.testing.scenarios import check_expectations, load_scenario
-from tests.conftest import FIXTURES, RULES, ScenarioReport
+from tests.conftest import CONTRACT_KEYS, FIXTURES, RULES, ScenarioReport
 
 SCENARIOS = sorted(p for p in FIXTURES.glob("*.yaml"))
 
@@ -26,21 +26,6 @@ def test_scenario(path: Path, scenario_report: ScenarioReport) -> None:
     report = scenario_report(path, "en")
     problems = check_expectations(report, scenario.expect)
     assert not problems, f"{path.name}:\n" + "\n".join(f"  {problem}" for problem in problems)
-
-
-CONTRACT_KEYS = {
-    "disclaimer",
-    "as_of",
-    "knowledge_version",
-    "engine_version",
-    "patient_id",
-    "ranked",
-    "contraindicated",
-    "cautions",
-    "data_requests",
-    "context",
-    "notes",
-}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
