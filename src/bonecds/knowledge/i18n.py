@@ -210,16 +210,10 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
     return list(dict.fromkeys(missing))
 
 
-# The keyed texts of a translation (Translation's dict fields, locators aside).
-_KEYED_GROUPS = (
-    "cautions",
-    "reasons",
-    "requests",
-    "context",
-    "adjustments",
-    "doses",
-    "schedules",
-    "texts",
+# The keyed texts of a translation (`cautions`, ..., `locators`): every text-map field of the
+# model, so a group added there is checked here without another list to keep.
+_KEYED_GROUPS = tuple(
+    name for name, info in Translation.model_fields.items() if info.annotation == dict[str, str]
 )
 
 
@@ -234,7 +228,7 @@ def unused_translations(rule: Rule, language: str = "zh") -> list[str]:
         for group, key, _ in _translatable(branch.effects):
             wanted.setdefault(group, set()).update({key, f"{branch.name}/{key}"})
     unused = []
-    for group in (*_KEYED_GROUPS, "locators"):
+    for group in _KEYED_GROUPS:
         texts: dict[str, str] = getattr(translation, group)
         unused += [f"{group}.{key}" for key in texts if key not in wanted.get(group, set())]
     notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
