@@ -287,7 +287,28 @@ def _may_hold_float(annotation: Any) -> bool:
     return any(_may_hold_float(arg) for arg in typing.get_args(annotation))
 
 
-for _model in _Model.__subclasses__():
+def _report_models(*roots: type[BaseModel]) -> set[type[BaseModel]]:
+    """Every model a report or a why-not answer can hold, found from their fields (a listing
+    of `_Model`'s subclasses misses Dose and Schedule, which extend the rule file's)."""
+    found: set[type[BaseModel]] = set()
+    pending = list(roots)
+    while pending:
+        model = pending.pop()
+        if model in found:
+            continue
+        found.add(model)
+        for info in model.model_fields.values():
+            pending += _models_in(info.annotation)
+    return found
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+for _model in _report_models(Report, WhyNot):
     _MODELS[_model] = tuple(
         (name, info.annotation in (float, float | None))
         for name, info in _model.model_fields.items()
