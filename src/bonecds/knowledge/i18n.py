@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from bonecds.knowledge import model as km
 
@@ -24,6 +24,8 @@ __all__ = [
     "show_value",
     "unused_translations",
 ]
+
+_Texted = TypeVar("_Texted", km.Dose, km.Schedule)
 
 LANGUAGES = ("en", "zh")
 TRANSLATED = LANGUAGES[1:]  # English is what the rules are written in
@@ -112,18 +114,22 @@ class Texts:
     def dose(
         self, rule: km.Rule, option: str, dose: km.Dose | None, branch: str = ""
     ) -> km.Dose | None:
-        if dose is None:
-            return None
-        text = self._keyed(rule, "doses", option, branch, dose.text)
-        return dose if text == dose.text else dose.model_copy(update={"text": text})
+        return self._retexted(rule, "doses", option, branch, dose)
 
     def schedule(
         self, rule: km.Rule, option: str, schedule: km.Schedule | None, branch: str = ""
     ) -> km.Schedule | None:
-        if schedule is None:
+        return self._retexted(rule, "schedules", option, branch, schedule)
+
+    def _retexted(
+        self, rule: km.Rule, group: str, option: str, branch: str, item: _Texted | None
+    ) -> _Texted | None:
+        """A dose or schedule with its text translated; the very item when the text stays, so
+        an English report shares it."""
+        if item is None:
             return None
-        text = self._keyed(rule, "schedules", option, branch, schedule.text)
-        return schedule if text == schedule.text else schedule.model_copy(update={"text": text})
+        text = self._keyed(rule, group, option, branch, item.text)
+        return item if text == item.text else item.model_copy(update={"text": text})
 
     def option_text(self, rule: km.Rule, effect: km.Propose, branch: str = "") -> str:
         return (
