@@ -28,6 +28,7 @@ from bonecds.report.rank import rank
 __all__ = [
     "ENGINE_VERSION",
     "Knowledge",
+    "ProfileInput",
     "__version__",
     "default_rules_dir",
     "evaluate",
@@ -39,6 +40,9 @@ __all__ = [
 
 __version__ = "0.1.0"
 ENGINE_VERSION = f"bonecds {__version__} (durable_rules 2.0.28)"
+
+# What the entry points take as a patient: a profile, or its data to validate into one.
+ProfileInput = PatientProfile | dict[str, Any]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -74,7 +78,7 @@ def _build(directory: Path) -> Knowledge:
 
 
 def evaluate(
-    profile: PatientProfile | dict[str, Any],
+    profile: ProfileInput,
     knowledge: Knowledge,
     as_of: dt.date,
     *,
@@ -97,11 +101,7 @@ def evaluate(
 
 
 def evaluate_data(
-    profile: PatientProfile | dict[str, Any],
-    knowledge: Knowledge,
-    as_of: dt.date,
-    *,
-    language: str = "en",
+    profile: ProfileInput, knowledge: Knowledge, as_of: dt.date, *, language: str = "en"
 ) -> dict[str, Any]:
     """`evaluate(...).to_data()` without building the Report model: plain JSON-ready data.
     The caller owns it: changing it changes no later report."""
@@ -111,11 +111,7 @@ def evaluate_data(
 
 
 def shared_report_data(
-    profile: PatientProfile | dict[str, Any],
-    knowledge: Knowledge,
-    as_of: dt.date,
-    *,
-    language: str = "en",
+    profile: ProfileInput, knowledge: Knowledge, as_of: dt.date, *, language: str = "en"
 ) -> dict[str, Any]:
     """The same data, sharing citations, values and texts with the ranking memo (report/rank.py)
     and so with later reports: for a writer that serialises it at once and never changes it
@@ -133,7 +129,7 @@ def _check_arguments(as_of: Any, language: str) -> None:
         raise InputError(f"language must be one of {', '.join(LANGUAGES)}")
 
 
-def _profile(profile: PatientProfile | dict[str, Any]) -> PatientProfile:
+def _profile(profile: ProfileInput) -> PatientProfile:
     if isinstance(profile, PatientProfile):
         return check_plausible(profile)
     return parse_profile(profile)
@@ -225,7 +221,7 @@ def _report_data(
 
 
 def why_not(
-    profile: PatientProfile | dict[str, Any],
+    profile: ProfileInput,
     knowledge: Knowledge,
     option: str,
     as_of: dt.date,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonecds.cli._options import AsOfOption, as_of_date
+from bonecds.cli._options import AsOfOption, RulesOption, as_of_date
 
 __all__ = ["register"]
 
@@ -77,10 +77,7 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
             str | None,
             typer.Option(help="Dask scheduler address (default: a LocalCluster on this machine)."),
         ] = None,
-        rules: Annotated[
-            Path | None,
-            typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
-        ] = None,
+        rules: RulesOption = None,
         output_format: Annotated[
             BatchFormat,
             typer.Option(

@@ -22,20 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bonecds.errors import Diagnostic, RuleError
-from bonecds.knowledge.model import (
-    NEGATED,
-    All,
-    Any_,
-    Condition,
-    Derived,
-    FieldRef,
-    FieldTest,
-    KnowledgeBase,
-    Not,
-    Propose,
-    Proposed,
-    Rule,
-)
+from bonecds.knowledge import model as km
 from bonecds.profile.fields import FIELDS
 
 __all__ = [
@@ -79,7 +66,7 @@ class Join:
 class Unknown:
     """A needed field inside an `any`: one alternative assumes it unknown, one tests it."""
 
-    test: FieldTest
+    test: km.FieldTest
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,7 @@ class Knowledge:
     ruleset_name: str
     rules: tuple[CompiledRule, ...]
     max_stratum: int
-    base: KnowledgeBase
+    base: km.KnowledgeBase
 
 
 # durable_rules reads integers with atoll (64 bits) and compares an integer with a double as a
@@ -137,7 +124,7 @@ def list_key(path: str, member: str) -> str:
     return f"{fact_key(path)}__has__{member}"
 
 
-def compile_rules(knowledge: KnowledgeBase) -> Knowledge:
+def compile_rules(knowledge: km.KnowledgeBase) -> Knowledge:
     """Compile every active rule; raise RuleError if the set breaks an engine limit."""
     active = [rule for rule in knowledge.rules if rule.active]
     strata = _strata(active)
@@ -180,38 +167,38 @@ def compile_rules(knowledge: KnowledgeBase) -> Knowledge:
 
 
 def _produced_fact(effect: Any) -> dict[str, Any]:
-    if isinstance(effect, Propose):
+    if isinstance(effect, km.Propose):
         return {"t": "o", "n": effect.propose, "purpose": effect.purpose}
     derive = getattr(effect, "derive", None)
     return {"t": "d", "n": derive} if derive else {}
 
 
-def _nnf(node: Condition, negate: bool) -> Any:
+def _nnf(node: km.Condition, negate: bool) -> Any:
     """Push `not` down to the leaves, so that every leaf carries its own polarity."""
-    if isinstance(node, Not):
+    if isinstance(node, km.Not):
         return _nnf(node.item, not negate)
-    if isinstance(node, All | Any_):
+    if isinstance(node, km.All | km.Any_):
         items = tuple(_nnf(item, negate) for item in node.items)
-        swap = isinstance(node, All) == negate
-        return Any_(items) if swap else All(items)
-    if isinstance(node, FieldTest):
+        swap = isinstance(node, km.All) == negate
+        return km.Any_(items) if swap else km.All(items)
+    if isinstance(node, km.FieldTest):
         if not negate:
             return node
         if node.op == "known":
-            return FieldTest(node.field, "known", not node.value)
-        return FieldTest(node.field, NEGATED[node.op], node.value)
-    if isinstance(node, Proposed):
+            return km.FieldTest(node.field, "known", not node.value)
+        return km.FieldTest(node.field, km.NEGATED[node.op], node.value)
+    if isinstance(node, km.Proposed):
         return Join("o", node.option, node.purposes, negate)
-    assert isinstance(node, Derived)
+    assert isinstance(node, km.Derived)
     return Join("d", node.name, (), negate)
 
 
 def _mark_unknowns(node: Any, needs: set[str], inside_any: bool) -> Any:
     """Wrap needed-field tests that sit under an `any`, so each can branch on unknown."""
-    if isinstance(node, All | Any_):
-        nested = inside_any or isinstance(node, Any_)
+    if isinstance(node, km.All | km.Any_):
+        nested = inside_any or isinstance(node, km.Any_)
         return type(node)(tuple(_mark_unknowns(item, needs, nested) for item in node.items))
-    if isinstance(node, FieldTest) and inside_any and node.field in needs and node.op != "known":
+    if isinstance(node, km.FieldTest) and inside_any and node.field in needs and node.op != "known":
         return Unknown(node)
     return node
 
@@ -219,7 +206,7 @@ def _mark_unknowns(node: Any, needs: set[str], inside_any: bool) -> Any:
 def _unknown_fields(node: Any) -> set[str]:
     if isinstance(node, Unknown):
         return {node.test.field}
-    if isinstance(node, All | Any_):
+    if isinstance(node, km.All | km.Any_):
         return set().union(*(_unknown_fields(item) for item in node.items))
     return set()
 
@@ -227,7 +214,7 @@ def _unknown_fields(node: Any) -> set[str]:
 def _branches(node: Any) -> bool:
     if isinstance(node, Join | Unknown):
         return True
-    return isinstance(node, All | Any_) and any(_branches(item) for item in node.items)
+    return isinstance(node, km.All | km.Any_) and any(_branches(item) for item in node.items)
 
 
 Alternative = tuple[list[Any], list[Join], list[str]]
@@ -240,10 +227,10 @@ def _alternatives(node: Any) -> list[Alternative]:
     if isinstance(node, Join):
         return [([], [node], [])]
     if isinstance(node, Unknown):
-        absent = FieldTest(node.test.field, "known", False)
+        absent = km.FieldTest(node.test.field, "known", False)
         return [([node.test], [], []), ([absent], [], [node.test.field])]
     parts = [_alternatives(item) for item in node.items]
-    if isinstance(node, Any_):
+    if isinstance(node, km.Any_):
         return [alt for part in parts for alt in part]
     combined: list[Alternative] = [([], [], [])]
     for part in parts:
@@ -268,7 +255,7 @@ def _operators(node: Any) -> int:
     return 0
 
 
-def _fit(conjuncts: list[dict[str, Any]], rule: Rule) -> list[list[dict[str, Any]]]:
+def _fit(conjuncts: list[dict[str, Any]], rule: km.Rule) -> list[list[dict[str, Any]]]:
     """Split the first `$or` into alternatives until each pattern fits durable_rules' limit."""
     if 1 + _operators(conjuncts) <= MAX_OPERATORS_PER_PATTERN:
         return [conjuncts]
@@ -301,19 +288,19 @@ def _join_expr(join: Join) -> dict[str, Any]:
 
 
 def _field_expr(node: Any, tolerant: set[str]) -> dict[str, Any]:
-    if isinstance(node, All | Any_):
-        key = "$and" if isinstance(node, All) else "$or"
+    if isinstance(node, km.All | km.Any_):
+        key = "$and" if isinstance(node, km.All) else "$or"
         return {key: [_field_expr(item, tolerant) for item in node.items]}
     return _leaf(node, tolerant)
 
 
-def _leaf(test: FieldTest, tolerant: set[str]) -> dict[str, Any]:
+def _leaf(test: km.FieldTest, tolerant: set[str]) -> dict[str, Any]:
     if test.op == "known":
         return {"$ex" if test.value else "$nex": {_presence_key(test.field): 1}}
     expression, present = _comparison(test)
     if test.field in tolerant:
         return {"$or": [expression, *({"$nex": {key: 1}} for key in present)]}
-    if isinstance(test.value, FieldRef):
+    if isinstance(test.value, km.FieldRef):
         # durable_rules compares a missing referenced field as if it matched: guard both.
         return {"$and": [*({"$ex": {key: 1}} for key in present), expression]}
     # A constant comparison on a missing field never matches in durable_rules (measured, and
@@ -326,7 +313,7 @@ def _presence_key(path: str) -> str:
     return fact_key(f"{path}.count") if FIELDS[path].type.endswith("-list") else fact_key(path)
 
 
-def _comparison(test: FieldTest) -> tuple[dict[str, Any], list[str]]:
+def _comparison(test: km.FieldTest) -> tuple[dict[str, Any], list[str]]:
     """The durable_rules expression of a leaf, and the keys that must be present for it."""
     key = fact_key(test.field)
     if test.op in ("contains", "not_contains"):
@@ -339,7 +326,7 @@ def _comparison(test: FieldTest) -> tuple[dict[str, Any], list[str]]:
         return {"$and": [{"$neq": {key: value}} for value in values]}, [key]
     value: Any = engine_number(test.value)
     present = [key]
-    if isinstance(value, FieldRef):
+    if isinstance(value, km.FieldRef):
         present.append(fact_key(value.field))
         value = {"$m": fact_key(value.field)}
     if test.op == "eq":
@@ -350,7 +337,7 @@ def _comparison(test: FieldTest) -> tuple[dict[str, Any], list[str]]:
 _OPERATORS = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 
 
-def _strata(rules: list[Rule]) -> dict[str, int]:
+def _strata(rules: list[km.Rule]) -> dict[str, int]:
     """Stratum of each rule: above the producers of every fact whose absence it tests."""
     producers: dict[tuple[str, str], list[str]] = {}
     for rule in rules:
@@ -361,7 +348,7 @@ def _strata(rules: list[Rule]) -> dict[str, int]:
                     producers.setdefault((fact["t"], fact["n"]), []).append(rule.id)
     deps = {rule.id: _joins_of(rule) for rule in rules}
     strata = {rule.id: 0 for rule in rules}
-    changed: list[Rule] = []
+    changed: list[km.Rule] = []
     for _ in range(len(rules) + 2):
         changed = []
         for rule in rules:
@@ -380,7 +367,7 @@ def _strata(rules: list[Rule]) -> dict[str, int]:
     )
 
 
-def _joins_of(rule: Rule) -> list[Join]:
+def _joins_of(rule: km.Rule) -> list[Join]:
     joins: list[Join] = []
     for branch in rule.branches:
         when = rule.condition(branch)
@@ -440,7 +427,7 @@ def patient_keys(rule: CompiledRule) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _check_limits(compiled: list[CompiledRule], knowledge: KnowledgeBase) -> None:
+def _check_limits(compiled: list[CompiledRule], knowledge: km.KnowledgeBase) -> None:
     """What partitioning cannot fix: a single rule naming more patient keys than one fact holds."""
     for rule in compiled:
         count = len(patient_keys(rule))

@@ -10,22 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from bonecds.knowledge.model import (
-    Adjust,
-    Caution,
-    Context,
-    Contraindicate,
-    Dose,
-    KnowledgeBase,
-    Note,
-    Propose,
-    Request,
-    Rule,
-    Schedule,
-    Translation,
-)
+from bonecds.knowledge import model as km
 
 __all__ = [
     "DISCLAIMERS",
@@ -37,6 +24,8 @@ __all__ = [
     "show_value",
     "unused_translations",
 ]
+
+_Texted = TypeVar("_Texted", km.Dose, km.Schedule)
 
 LANGUAGES = ("en", "zh")
 TRANSLATED = LANGUAGES[1:]  # English is what the rules are written in
@@ -80,7 +69,7 @@ WORDS = {
 class Texts:
     """Picks each clinician-facing text of the report in one language."""
 
-    def __init__(self, knowledge: KnowledgeBase, language: str = "en") -> None:
+    def __init__(self, knowledge: km.KnowledgeBase, language: str = "en") -> None:
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language '{language}'")
         self.knowledge = knowledge
@@ -88,7 +77,7 @@ class Texts:
         self.disclaimer = DISCLAIMERS[language]
         self.words = WORDS[language]
 
-    def _translation(self, rule: Rule) -> Translation | None:
+    def _translation(self, rule: km.Rule) -> km.Translation | None:
         return rule.translations.get(self.language) if self.language != "en" else None
 
     def label(self, item_id: str) -> str:
@@ -97,49 +86,57 @@ class Texts:
             return item_id
         return item.label_zh if self.language == "zh" and item.label_zh else item.label
 
-    def title(self, rule: Rule) -> str:
+    def title(self, rule: km.Rule) -> str:
         translation = self._translation(rule)
         return translation.title if translation else rule.title
 
-    def rationale(self, rule: Rule) -> str:
+    def rationale(self, rule: km.Rule) -> str:
         translation = self._translation(rule)
         return translation.rationale if translation else rule.rationale
 
-    def caution(self, rule: Rule, effect: Caution, branch: str = "") -> str:
+    def caution(self, rule: km.Rule, effect: km.Caution, branch: str = "") -> str:
         return self._keyed(rule, "cautions", effect.caution, branch, effect.text)
 
-    def reason(self, rule: Rule, effect: Contraindicate, option: str, branch: str = "") -> str:
+    def reason(
+        self, rule: km.Rule, effect: km.Contraindicate, option: str, branch: str = ""
+    ) -> str:
         return self._keyed(rule, "reasons", option, branch, effect.reason)
 
-    def request(self, rule: Rule, effect: Request, field: str, branch: str = "") -> str:
+    def request(self, rule: km.Rule, effect: km.Request, field: str, branch: str = "") -> str:
         return self._keyed(rule, "requests", field, branch, effect.reason)
 
-    def context(self, rule: Rule, effect: Context, branch: str = "") -> str:
+    def context(self, rule: km.Rule, effect: km.Context, branch: str = "") -> str:
         return self._keyed(rule, "context", effect.context, branch, effect.text)
 
-    def adjustment(self, rule: Rule, option: str, reason: str, branch: str = "") -> str:
+    def adjustment(self, rule: km.Rule, option: str, reason: str, branch: str = "") -> str:
         return self._keyed(rule, "adjustments", option, branch, reason)
 
-    def dose(self, rule: Rule, option: str, dose: Dose | None, branch: str = "") -> Dose | None:
-        if dose is None:
-            return None
-        text = self._keyed(rule, "doses", option, branch, dose.text)
-        return dose if text == dose.text else dose.model_copy(update={"text": text})
+    def dose(
+        self, rule: km.Rule, option: str, dose: km.Dose | None, branch: str = ""
+    ) -> km.Dose | None:
+        return self._retexted(rule, "doses", option, branch, dose)
 
     def schedule(
-        self, rule: Rule, option: str, schedule: Schedule | None, branch: str = ""
-    ) -> Schedule | None:
-        if schedule is None:
-            return None
-        text = self._keyed(rule, "schedules", option, branch, schedule.text)
-        return schedule if text == schedule.text else schedule.model_copy(update={"text": text})
+        self, rule: km.Rule, option: str, schedule: km.Schedule | None, branch: str = ""
+    ) -> km.Schedule | None:
+        return self._retexted(rule, "schedules", option, branch, schedule)
 
-    def option_text(self, rule: Rule, effect: Propose, branch: str = "") -> str:
+    def _retexted(
+        self, rule: km.Rule, group: str, option: str, branch: str, item: _Texted | None
+    ) -> _Texted | None:
+        """A dose or schedule with its text translated; the very item when the text stays, so
+        an English report shares it."""
+        if item is None:
+            return None
+        text = self._keyed(rule, group, option, branch, item.text)
+        return item if text == item.text else item.model_copy(update={"text": text})
+
+    def option_text(self, rule: km.Rule, effect: km.Propose, branch: str = "") -> str:
         return (
             self._keyed(rule, "texts", effect.propose, branch, effect.text) if effect.text else ""
         )
 
-    def _keyed(self, rule: Rule, group: str, key: str, branch: str, english: str) -> str:
+    def _keyed(self, rule: km.Rule, group: str, key: str, branch: str, english: str) -> str:
         """A branch-specific text (`<branch>/<key>`) wins over the rule-wide one (`<key>`)."""
         translation = self._translation(rule)
         if translation is None:
@@ -147,7 +144,7 @@ class Texts:
         texts: dict[str, str] = getattr(translation, group)
         return texts.get(f"{branch}/{key}", texts.get(key, english))
 
-    def locators(self, rule: Rule) -> list[str]:
+    def locators(self, rule: km.Rule) -> list[str]:
         """Each citation's locator (where in the source to look), in the rule's citation order."""
         translation = self._translation(rule)
         if translation is None:
@@ -157,16 +154,16 @@ class Texts:
             for key, citation in zip(locator_keys(rule), rule.citations, strict=True)
         ]
 
-    def note(self, rule: Rule, effect: Note) -> str:
+    def note(self, rule: km.Rule, effect: km.Note) -> str:
         translation = self._translation(rule)
         if translation is None:
             return effect.note
-        notes = [e for b in rule.branches for e in b.effects if isinstance(e, Note)]
+        notes = [e for b in rule.branches for e in b.effects if isinstance(e, km.Note)]
         index = next(i for i, candidate in enumerate(notes) if candidate is effect)
         return translation.notes[index] if index < len(translation.notes) else effect.note
 
 
-def locator_keys(rule: Rule) -> list[str]:
+def locator_keys(rule: km.Rule) -> list[str]:
     """The translation key of each citation's locator: its source key, and `<source>#<n>` for
     the n-th citation of a source the rule cites more than once."""
     seen: dict[str, int] = {}
@@ -178,7 +175,7 @@ def locator_keys(rule: Rule) -> list[str]:
     return keys
 
 
-def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
+def missing_translations(rule: km.Rule, language: str = "zh") -> list[str]:
     """What a rule's translation lacks: each clinician-facing text without its translation
     (rule-wide `<key>` or branch-specific `<branch>/<key>`). Where branches say different
     things under one key, one rule-wide text cannot translate them all: each such branch
@@ -204,7 +201,7 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
         for key, citation in zip(locator_keys(rule), rule.citations, strict=True)
         if citation.locator and key not in translation.locators
     ]
-    notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
+    notes = sum(isinstance(e, km.Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) < notes:
         missing.append(f"notes ({notes} needed, {len(translation.notes)} given)")
     return list(dict.fromkeys(missing))
@@ -213,11 +210,11 @@ def missing_translations(rule: Rule, language: str = "zh") -> list[str]:
 # The keyed texts of a translation (`cautions`, ..., `locators`): every text-map field of the
 # model, so a group added there is checked here without another list to keep.
 _KEYED_GROUPS = tuple(
-    name for name, info in Translation.model_fields.items() if info.annotation == dict[str, str]
+    name for name, info in km.Translation.model_fields.items() if info.annotation == dict[str, str]
 )
 
 
-def unused_translations(rule: Rule, language: str = "zh") -> list[str]:
+def unused_translations(rule: km.Rule, language: str = "zh") -> list[str]:
     """Translation keys that stand for no text of the rule (a misspelt id, or the text of an
     effect since removed): they would never be shown, and a reader would trust them."""
     translation = rule.translations.get(language)
@@ -231,13 +228,13 @@ def unused_translations(rule: Rule, language: str = "zh") -> list[str]:
     for group in _KEYED_GROUPS:
         texts: dict[str, str] = getattr(translation, group)
         unused += [f"{group}.{key}" for key in texts if key not in wanted.get(group, set())]
-    notes = sum(isinstance(e, Note) for b in rule.branches for e in b.effects)
+    notes = sum(isinstance(e, km.Note) for b in rule.branches for e in b.effects)
     if len(translation.notes) > notes:
         unused.append(f"notes ({len(translation.notes)} given, {notes} in the rule)")
     return unused
 
 
-def english_digest(rule: Rule) -> str:
+def english_digest(rule: km.Rule) -> str:
     """Eight hex digits of sha256 over every English text a translation of the rule replaces:
     title, rationale, each keyed text (`<group>.<key>` or `<group>.<branch>/<key>`, sorted) and
     the notes in order (they are translated by position). Whitespace is normalised, so
@@ -247,14 +244,14 @@ def english_digest(rule: Rule) -> str:
     for branch in rule.branches:
         for group, key, text in _translatable(branch.effects):
             keyed.add((f"{group}.{branch.name}/{key}" if branch.name else f"{group}.{key}", text))
-        notes += [effect.note for effect in branch.effects if isinstance(effect, Note)]
+        notes += [effect.note for effect in branch.effects if isinstance(effect, km.Note)]
     texts = [[key, " ".join(text.split())] for key, text in sorted(keyed)]
     texts += [["notes", " ".join(note.split())] for note in notes]
     canonical = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
 
 
-def _varying_keys(rule: Rule) -> set[tuple[str, str]]:
+def _varying_keys(rule: km.Rule) -> set[tuple[str, str]]:
     """The (group, key) pairs whose English text differs from one branch to another."""
     english: dict[tuple[str, str], set[str]] = {}
     for branch in rule.branches:
@@ -267,26 +264,26 @@ def _translatable(effects: Iterable[Any]) -> list[tuple[str, str, str]]:
     """Each translatable text of these effects as (group, key, English text)."""
     keys: list[tuple[str, str, str]] = []
     for effect in effects:
-        if isinstance(effect, Caution):
+        if isinstance(effect, km.Caution):
             keys.append(("cautions", effect.caution, effect.text))
-        elif isinstance(effect, Contraindicate):
+        elif isinstance(effect, km.Contraindicate):
             keys += [("reasons", option, effect.reason) for option in effect.contraindicate]
-        elif isinstance(effect, Request):
+        elif isinstance(effect, km.Request):
             keys += [("requests", field, effect.reason) for field in effect.request]
-        elif isinstance(effect, Context):
+        elif isinstance(effect, km.Context):
             keys.append(("context", effect.context, effect.text))
-        elif isinstance(effect, Adjust):
+        elif isinstance(effect, km.Adjust):
             keys.append(("adjustments", effect.adjust, effect.reason))
-        if isinstance(effect, Propose | Adjust):
+        if isinstance(effect, km.Propose | km.Adjust):
             keys += _dose_texts(effect)
     return keys
 
 
-def _dose_texts(effect: Propose | Adjust) -> list[tuple[str, str, str]]:
-    option = effect.propose if isinstance(effect, Propose) else effect.adjust
+def _dose_texts(effect: km.Propose | km.Adjust) -> list[tuple[str, str, str]]:
+    option = effect.propose if isinstance(effect, km.Propose) else effect.adjust
     keys = [("doses", option, effect.dose.text)] if effect.dose else []
     keys += [("schedules", option, effect.schedule.text)] if effect.schedule else []
-    if isinstance(effect, Propose) and effect.text:
+    if isinstance(effect, km.Propose) and effect.text:
         keys.append(("texts", option, effect.text))
     return keys
 

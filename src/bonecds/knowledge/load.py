@@ -353,22 +353,27 @@ def _check_choice(
         )
 
 
-def _read_needs(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str) -> tuple[str, ...]:
+def _items(
+    reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str, not_a_list: str
+) -> list[tuple[tuple[Any, ...], Any]]:
+    """Each item of a YAML list with its path; none when `raw` is not a list (reported with the
+    message `not_a_list`)."""
     if not isinstance(raw, list):
-        reader.report("invalid-value", "needs must be a list of field paths", path, rule_id)
-        return ()
-    for index, name in enumerate(raw):
-        check_field(reader, name, (*path, index), rule_id)
-    return tuple(str(name) for name in raw)
+        reader.report("invalid-value", not_a_list, path, rule_id)
+        return []
+    return [((*path, index), item) for index, item in enumerate(raw)]
+
+
+def _read_needs(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str) -> tuple[str, ...]:
+    items = _items(reader, raw, path, rule_id, "needs must be a list of field paths")
+    for where, name in items:
+        check_field(reader, name, where, rule_id)
+    return tuple(str(name) for _, name in items)
 
 
 def _read_effects(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str) -> list[Effect]:
-    if not isinstance(raw, list):
-        reader.report("invalid-value", "effects must be a list", path, rule_id)
-        return []
     effects = []
-    for index, item in enumerate(raw):
-        where = (*path, index)
+    for where, item in _items(reader, raw, path, rule_id, "effects must be a list"):
         _refer_effect(reader, item, where, rule_id)
         kinds = [key for key in EFFECT_KEYS if isinstance(item, dict) and key in item]
         if len(kinds) != 1:
@@ -380,8 +385,8 @@ def _read_effects(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str)
         effect = reader.validate(EFFECT_KEYS[kinds[0]], item, where, rule_id)
         if effect is not None:
             effects.append(effect)
-            for index_field, name in enumerate(getattr(effect, "request", [])):
-                check_field(reader, name, (*where, "request", index_field), rule_id)
+            for index, name in enumerate(getattr(effect, "request", [])):
+                check_field(reader, name, (*where, "request", index), rule_id)
     return effects
 
 
@@ -413,12 +418,8 @@ def _refer_effect(reader: Reader, item: Any, where: tuple[Any, ...], rule_id: st
 
 
 def _read_branches(reader: Reader, raw: Any, path: tuple[Any, ...], rule_id: str) -> list[Branch]:
-    if not isinstance(raw, list):
-        reader.report("invalid-value", "branches must be a list", path, rule_id)
-        return []
     branches = []
-    for index, item in enumerate(raw):
-        where = (*path, index)
+    for where, item in _items(reader, raw, path, rule_id, "branches must be a list"):
         if not isinstance(item, dict) or "name" not in item or "effects" not in item:
             reader.report("invalid-value", "a branch needs 'name' and 'effects'", where, rule_id)
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from bonecds.knowledge.i18n import show_value as shown
@@ -18,7 +19,7 @@ from bonecds.report.model import (
 from bonecds.report.render._words import condition_words, words
 
 __all__ = [
-    "caution_sources",
+    "caution_cites",
     "citations_line",
     "condition_line",
     "dose_line",
@@ -63,17 +64,23 @@ def sources_of(report: Report) -> list[CitationOut]:
     return list(seen.values())
 
 
-def caution_sources(report: Report) -> dict[str, str]:
-    """Per caution id, the caution whose identical citations were shown first (so a caution
-    from the same rule says "same sources as ..." rather than repeating them)."""
+def caution_cites(
+    report: Report, cite: Callable[[list[CitationOut]], str], plain: Callable[[str], str] = str
+) -> dict[str, str]:
+    """Per caution id, what the caution cites: its citations as `cite` writes them, or "same
+    sources as <id>" (through `plain`, the format's escaping) when a caution shown before it
+    cites the very same, as the cautions of one rule do, so the list is not repeated."""
+    same_sources = words(report.language)["same_sources"]
     first: dict[tuple[tuple[str, str], ...], str] = {}
-    same: dict[str, str] = {}
+    cites: dict[str, str] = {}
     for caution in report.cautions:
         key = tuple((c.source, c.locator) for c in caution.citations)
         if key and key in first:
-            same[caution.id] = first[key]
+            cites[caution.id] = plain(f"{same_sources} {first[key]}")
+        else:
+            cites[caution.id] = cite(caution.citations)
         first.setdefault(key, caution.id)
-    return same
+    return cites
 
 
 def status_of(item: RankedItem, language: str = "en") -> str:

@@ -13,7 +13,7 @@ from html import escape
 
 from bonecds.report.model import CitationOut, RankedItem, Report
 from bonecds.report.render._common import (
-    caution_sources,
+    caution_cites,
     condition_line,
     dose_line,
     explanations_in_order,
@@ -212,19 +212,13 @@ def _requests(report: Report) -> list[str]:
 
 def _cautions_context_notes(report: Report, links: Mapping[str, str]) -> list[str]:
     w = words(report.language)
-    same = caution_sources(report)
-    cautions = []
-    for c in report.cautions:
-        cites = (
-            f"{_e(w['same_sources'])} {_e(same[c.id])}"
-            if c.id in same
-            else _citations(c.citations, links)
-        )
-        cautions.append(
-            f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
-            f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
-            f'<span class="small">{_e(w["cites"])}: {cites}</span></li>'
-        )
+    cites = caution_cites(report, lambda citations: _citations(citations, links), _e)
+    cautions = [
+        f"<li><code>{_e(c.id)}</code> ({_e(w['applies_to'])} "
+        f"{_e(targets_words(c.applies_to, report.language))}): {_e(c.text)} "
+        f'<span class="small">{_e(w["cites"])}: {cites[c.id]}</span></li>'
+        for c in report.cautions
+    ]
     context = [
         f"<li>{_e(c.label)} <code>[{_e(c.id)}]</code>: {_e(c.rationale)}</li>"
         for c in report.context

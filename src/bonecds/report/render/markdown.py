@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bonecds.report.model import RankedItem, Report
 from bonecds.report.render._common import (
-    caution_sources,
+    caution_cites,
     citations_line,
     dose_line,
     key_caution,
@@ -128,18 +128,12 @@ def _option_row(report: Report, item: RankedItem) -> str:
 
 def _cautions(report: Report) -> list[str]:
     w = words(report.language)
-    same = caution_sources(report)
+    cites = caution_cites(report, lambda citations: _md(citations_line(citations)))
     return _section(
         w["cautions"],
         [
             f"- **{c.id}** ({w['applies_to']} {targets_words(c.applies_to, report.language)}): "
-            f"{_md(c.text)} _("
-            + (
-                f"{w['same_sources']} {same[c.id]}"
-                if c.id in same
-                else _md(citations_line(c.citations))
-            )
-            + ")_"
+            f"{_md(c.text)} _({cites[c.id]})_"
             for c in report.cautions
         ],
     )

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 
 from bonecds.report.model import RankedItem, Report, WhyNot
 from bonecds.report.render._common import (
-    caution_sources,
+    caution_cites,
     citations_line,
     condition_line,
     dose_line,
@@ -149,20 +149,15 @@ def _section(page: _Page, title: str, items: Sequence[tuple[str, ...]]) -> None:
 
 def _cautions(page: _Page, report: Report) -> None:
     w = words(report.language)
-    same = caution_sources(report)
+    cites = caution_cites(report, citations_line)
     items = []
     for caution in report.cautions:
-        cites = (
-            f"{w['same_sources']} {same[caution.id]}"
-            if caution.id in same
-            else citations_line(caution.citations)
-        )
         applies = targets_words(caution.applies_to, report.language)
         items.append(
             (
                 f"{caution.id} ({w['applies_to']} {applies}): {caution.text}",
                 f"{w['rules']}: {', '.join(caution.rules)}",
-                f"{w['cites']}: {cites}",
+                f"{w['cites']}: {cites[caution.id]}",
             )
         )
     _section(page, w["cautions"], items)
