@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pty
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from typer.testing import CliRunner
 from bonecds import Knowledge, evaluate
 from bonecds.cli.app import app
 from bonecds.cohort import run as batch_module
+from bonecds.cohort import runners as runners_module
 from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
 from bonecds.errors import InputError
 from bonecds.fhir.read import bundle_to_profile
@@ -110,16 +114,39 @@ def test_summary_counts_first_ranked_options(inline_run: tuple[Path, batch_modul
     assert sum(summary.by_error.values()) == 6  # five bad records, one with two problems
 
 
+@pytest.fixture(params=["forked", "spawned"])
+def start_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """How the pool's workers start: forked when this process runs no other thread (on
+    Linux), spawned when it does (a thread is kept alive for the run). Yields the method."""
+    used: list[str] = []
+    get_context = multiprocessing.get_context
+
+    def recorded(method: str | None = None) -> Any:
+        used.append(str(method))
+        return get_context(method)
+
+    monkeypatch.setattr(runners_module.multiprocessing, "get_context", recorded)
+    release = threading.Event()
+    if request.param == "spawned":
+        threading.Thread(target=release.wait, daemon=True).start()
+    elif threading.active_count() > 1 or sys.platform != "linux":
+        pytest.skip("forking needs Linux and no other thread in this process")
+    yield request.param
+    release.set()
+    assert used == [{"forked": "fork", "spawned": "spawn"}[request.param]]
+
+
 def test_output_is_identical_for_any_number_of_workers(
     inline_run: tuple[Path, batch_module.Summary],
     cohort_file: Path,
     knowledge: Knowledge,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    start_method: str,
 ) -> None:
     out, summary = inline_run
     pooled = tmp_path / "pooled.ndjson"
-    temporary = tmp_path / "tmp"  # where the workers' copy of the knowledge is written
+    temporary = tmp_path / "tmp"  # where a spawned pool's copy of the knowledge is written
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     assert _run(cohort_file, pooled, knowledge, workers=2) == summary
