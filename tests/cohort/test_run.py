@@ -335,6 +335,22 @@ def test_progress_bar_only_on_a_terminal_and_output_unchanged(
     assert out.read_bytes() == inline_run[0].read_bytes()
 
 
+def test_the_progress_bar_runs_no_thread_so_workers_can_fork(
+    cohort_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rich's refresh thread would make every terminal run spawn its workers (0.25 s each)."""
+    from bonecds.cli._batch import _progress_bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    threads = threading.active_count()
+    options = BatchOptions(cohort_file, tmp_path / "out.ndjson", as_of=AS_OF)
+    with _progress_bar(options) as update:
+        assert update is not None
+        update(0)
+        update(16)
+        assert threading.active_count() == threads
+
+
 def _read_all(descriptor: int) -> str:
     chunks = []
     while True:

@@ -175,7 +175,9 @@ def _progress_bar(options: BatchOptions) -> Iterator[Callable[[int], None] | Non
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    # Redrawn when a chunk is written, not by rich's refresh thread: with no other thread,
+    # the pool may fork its workers, which start several times faster (cohort/runners.py).
+    with Progress(*columns, console=Console(stderr=True), auto_refresh=False) as bar:
         task = bar.add_task("batch", total=total, rate="-")
         started: list[int] = []
 
@@ -183,9 +185,10 @@ def _progress_bar(options: BatchOptions) -> Iterator[Callable[[int], None] | Non
             if not started:  # the first call carries the records of a resumed run
                 started.append(done)
                 bar.reset(task, completed=done, total=total, rate="-")
-                return
-            speed = bar.tasks[0].speed
-            bar.update(task, completed=done, rate=f"{speed:,.0f}" if speed else "-")
+            else:
+                speed = bar.tasks[0].speed
+                bar.update(task, completed=done, rate=f"{speed:,.0f}" if speed else "-")
+            bar.refresh()
 
         yield update
 
