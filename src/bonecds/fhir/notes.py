@@ -198,7 +198,7 @@ _ZH = {
     },
     "medicine-from-display": "{name}：medicationReference 无法解析；药物按其显示文本识别",
     "medicine-unknown": "{name}：medicationReference 无法解析；药物不明",
-    "stopped-bma": "{name}：已停用的 {agent}：仅记入 previous_bma.agent",
+    "stopped-bma": "{name}：已停用的 {agent}：仅记入 meds.previous_bma.agent",
     "medicine-not-current": "{name}：状态为 {status}：不是当前用药",
     "medicine-without-status": "{name}：无状态：不是当前用药",
     "procedure-not-used": "{name}（{text}）：该操作记录未使用",
