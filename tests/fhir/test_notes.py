@@ -57,7 +57,7 @@ def test_a_slot_shows_codes_and_input_as_they_are_and_our_words_translated() -> 
         render_note(item)
         == "Condition/c-1: metastasis outside bone (liver, lung): lesion count unknown"
     )
-    assert render_note(item, "zh") == "Condition/c-1：骨外转移（liver、肺）：病灶数目未知"
+    assert render_note(item, "zh") == "Condition/c-1：骨外转移（liver、肺）：转移灶数目未知"
 
 
 def test_a_note_is_one_line_whatever_its_input() -> None:

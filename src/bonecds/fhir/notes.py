@@ -180,8 +180,8 @@ _ZH = {
     "birth-date-partial": "Patient.birthDate 为不完整日期：年龄记为未知",
     "condition-refuted": "{name}：verificationStatus 为 {status}；未使用",
     "bone-metastasis-inactive": "{name}：clinicalStatus 为 {status} 的骨转移；未使用",
-    "metastasis-elsewhere": "{name}：骨外转移（{places:t}）：病灶数目未知",
-    "secondary-without-site": "{name}：继发性恶性肿瘤未注明身体部位：骨受累情况未知",
+    "metastasis-elsewhere": "{name}：骨外转移（{places:t}）：转移灶数目未知",
+    "secondary-without-site": "{name}：继发性恶性肿瘤未注明身体部位：是否累及骨未知",
     "cancer-unspecified": "{name}：未指明类型的癌症：不据此设定 primary.site",
     **{
         f"condition-{concept}": f"{{name}}（{{text}}）：{reason}"
@@ -231,7 +231,7 @@ _ZH = {
         "{name}：{path}.code：单位“{unit}”不适用于 LOINC {code}（请使用 {units}）；该值未使用"
     ),
     "variant-unused": "{name}：变异（{genes}）：未使用",
-    "variant-without-gene": "{name}：变异（未编码基因）：未使用",
+    "variant-without-gene": "{name}：变异（未编码所检测的基因）：未使用",
     "receptor-unreadable": "{name}：{path} 结果无法读取；未使用",
 }
 
