@@ -38,7 +38,7 @@ def expected_mapping(name: str) -> dict[str, Any]:
     except ProfileError as error:
         return {"error": error.problems}
     facts = mapping.profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    return {"profile": facts, "notes": mapping.notes}
+    return {"profile": facts, "notes": mapping.texts()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -133,7 +133,7 @@ def test_wrong_shapes_give_a_profile_or_a_clear_error(record: list[dict[str, Any
     problems: list[str] = []
     try:
         mapping = map_resources(parse_resources(record, "record"), AS_OF, patient_id="p1")
-        problems = mapping.notes
+        problems = mapping.texts()
     except ProfileError as error:  # the clear refusal: one line per problem, naming where
         problems = error.problems
     assert all(isinstance(p, str) and ": " in p and "\n" not in p for p in problems), problems

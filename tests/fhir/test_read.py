@@ -143,8 +143,8 @@ def test_an_unknown_unit_drops_that_value_with_a_note_not_the_patient() -> None:
     assert (
         "Observation/o-bad: valueQuantity.code: unit 'mmol/dL' is not accepted for LOINC "
         "2160-0 (use mg/dL, umol/L, mmol/L, mg/L); value not used"
-    ) in result.notes
-    assert "987" not in str(result.notes)
+    ) in result.texts()
+    assert "987" not in str(result.texts())
 
 
 def test_a_quantity_without_ucum_system_drops_that_value_with_a_note() -> None:
@@ -154,7 +154,7 @@ def test_a_quantity_without_ucum_system_drops_that_value_with_a_note() -> None:
     assert result.profile.labs.calcium_total is None
     assert any(
         n.startswith("Observation/o-nosys: valueQuantity.code: unit without a UCUM")
-        for n in result.notes
+        for n in result.texts()
     )
 
 
@@ -167,7 +167,7 @@ def test_a_ucum_quantity_without_a_code_is_named_so_in_its_note() -> None:
     assert (
         "Observation/o-nocode: valueQuantity.code: unit without a UCUM code is not accepted for "
         "LOINC 17861-6 (use mg/dL, mmol/L); value not used"
-    ) in result.notes
+    ) in result.texts()
 
 
 @pytest.mark.parametrize("unit", ["mg/dl", "mg/dL"])
@@ -181,11 +181,11 @@ def test_invalid_r4_is_noted_and_skipped_and_non_fhir_is_refused() -> None:
     result = mapped([*resources(), broken])
     assert any(
         n.startswith("Observation/o-broken: effectiveDateTime:") and n.endswith("not used")
-        for n in result.notes
+        for n in result.texts()
     )
     # its date is unreadable, so it may be the latest: no older creatinine stands in for it
     assert result.profile.labs.scr is None
-    assert "labs.scr: the latest result is unusable; left unknown" in result.notes
+    assert "labs.scr: the latest result is unusable; left unknown" in result.texts()
     diet = {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}  # not read
     with pytest.raises(ProfileError) as caught:
         parse_resources([*resources(), diet, "junk"], "bundle.entry")
@@ -206,7 +206,7 @@ def test_an_r5_medication_request_is_skipped_and_the_list_is_not_complete() -> N
     result = mapped(resources(r5), complete=frozenset({"medications"}))
     assert (
         "MedicationRequest/r5: no medicationCodeableConcept or medicationReference; not used"
-        in result.notes
+        in result.texts()
     )
     assert result.profile.meds.current_bma is None  # unknown, not "none"
 
@@ -301,13 +301,13 @@ def test_primary_site(codes: list[tuple[str, str]], site: str | None) -> None:
     result = mapped(coded)
     assert result.profile.primary.site == site
     if site is None:
-        assert any("primary.site unknown" in note for note in result.notes)
+        assert any("primary.site unknown" in note for note in result.texts())
 
 
 def test_two_primary_cancers_leave_the_site_unknown() -> None:
     result = mapped([condition("c1", ICD10CM, "C61"), condition("c2", ICD10CM, "C50.911")])
     assert result.profile.primary.site is None
-    assert "several primary cancers coded: primary.site unknown" in result.notes
+    assert "several primary cancers coded: primary.site unknown" in result.texts()
 
 
 def test_partial_birth_date_leaves_age_unknown() -> None:
@@ -315,7 +315,7 @@ def test_partial_birth_date_leaves_age_unknown() -> None:
     items[0]["birthDate"] = "1968"
     result = mapped(items)
     assert result.profile.age_years is None
-    assert "Patient.birthDate is a partial date: age left unknown" in result.notes
+    assert "Patient.birthDate is a partial date: age left unknown" in result.texts()
 
 
 def test_egfr_is_not_used_as_creatinine_clearance() -> None:
@@ -323,7 +323,7 @@ def test_egfr_is_not_used_as_creatinine_clearance() -> None:
     assert result.profile.labs.crcl_ml_min is None
     assert (
         "Observation/o-egfr: LOINC 98979-8 not used: eGFR is not a Cockcroft-Gault CrCl"
-        in result.notes
+        in result.texts()
     )
 
 
@@ -507,7 +507,7 @@ def test_unrecognised_medicines_are_listed_not_dropped() -> None:
         "subject": {"reference": "Patient/pt-breast-1"},
         "medicationCodeableConcept": {"text": "metformin"},
     }
-    assert mapped(resources(metformin)).notes[-1] == (
+    assert mapped(resources(metformin)).texts()[-1] == (
         "medicines not recognised as a BMA or listed risk factor: MedicationStatement/ms-metformin"
     )
 
@@ -534,9 +534,9 @@ def test_a_resolved_medication_reference_to_another_medicine_is_listed(reference
     items = resources(request) if reference.startswith("#") else resources(request, axid)
     result = mapped(items, complete=frozenset({"medications"}))
     assert result.profile.meds.current_bma == []
-    assert not any(n.startswith("medication list incomplete") for n in result.notes)
-    assert "MedicationRequest/mr-axid" in result.notes[-1]
-    assert result.notes[-1].startswith("medicines not recognised")
+    assert not any(n.startswith("medication list incomplete") for n in result.texts())
+    assert "MedicationRequest/mr-axid" in result.texts()[-1]
+    assert result.texts()[-1].startswith("medicines not recognised")
 
 
 def test_systemic_therapy_classes_receptors_and_a_stopped_bma_are_mapped() -> None:
@@ -572,7 +572,8 @@ def test_a_metastasis_at_a_non_bone_site_is_a_note_not_a_crash() -> None:
     result = mapped(resources(lung, drop=("c-bone",)))
     assert result.profile.bone.metastases_present is None
     assert (
-        "Condition/c-lung-met: metastasis outside bone (lung): lesion count unknown" in result.notes
+        "Condition/c-lung-met: metastasis outside bone (lung): lesion count unknown"
+        in result.texts()
     )
 
 
@@ -623,7 +624,7 @@ def test_synthea_neoplasm_in_situ_and_suspected_codes_are_notes_with_a_reason(
     item["code"]["coding"][0]["display"] = "Synthea display"
     result = mapped(resources(item, drop=("c-primary",)))
     assert result.profile.primary.site is None
-    assert f"Condition/c-syn (Synthea display): {reason}" in result.notes
+    assert f"Condition/c-syn (Synthea display): {reason}" in result.texts()
 
 
 @pytest.mark.parametrize(
@@ -700,7 +701,7 @@ def test_every_reference_form_to_the_patient_is_accepted(reference: str) -> None
             entry["resource"]["subject"] = {"reference": reference}
     mapping = bundle_mapping(bundle, "sample")
     assert mapping.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")
-    assert not [n for n in mapping.notes if "subject" in n]
+    assert not [n for n in mapping.texts() if "subject" in n]
 
 
 @pytest.mark.parametrize(
@@ -730,7 +731,9 @@ def test_an_unresolvable_subject_is_skipped_with_a_note(reference: str) -> None:
     scr["subject"] = {"reference": reference}
     result = mapped(resources(scr), patient_id="pt-breast-1")
     assert result.profile.labs.scr == Quantity(value=1.3, unit="mg/dL")  # not 9.9
-    assert "Observation/o-x: subject: reference not resolved to a Patient; not used" in result.notes
+    assert (
+        "Observation/o-x: subject: reference not resolved to a Patient; not used" in result.texts()
+    )
 
 
 def test_a_urn_uuid_subject_without_its_entry_is_the_patient_of_that_id() -> None:
@@ -742,7 +745,9 @@ def test_a_urn_uuid_subject_without_its_entry_is_the_patient_of_that_id() -> Non
     other = {**scr, "id": "o-y", "subject": {"reference": "urn:uuid:someone-else"}}
     result = mapped(resources(other), patient_id="pt-breast-1")
     assert result.profile.labs.scr.value == 1.3
-    assert "Observation/o-y: subject: reference not resolved to a Patient; not used" in result.notes
+    assert (
+        "Observation/o-y: subject: reference not resolved to a Patient; not used" in result.texts()
+    )
 
 
 @pytest.mark.parametrize(
@@ -765,7 +770,7 @@ def test_an_unresolved_medication_reference_makes_the_list_unknown_not_empty() -
     }
     result = mapped(resources(request), complete=frozenset({"medications"}))
     assert result.profile.meds.current_bma is None
-    assert any(n.startswith("medication list incomplete") for n in result.notes)
+    assert any(n.startswith("medication list incomplete") for n in result.texts())
 
 
 def test_a_bundle_with_an_unread_next_page_has_no_complete_medication_list() -> None:
@@ -780,7 +785,7 @@ def test_a_transaction_bundle_with_request_only_entries_is_read() -> None:
     bundle["entry"].append({"request": {"method": "DELETE", "url": "Observation/o-gone"}})
     mapping = bundle_mapping(bundle, "sample")
     assert mapping.profile.primary.site == "breast"
-    assert any("DELETE request without a resource" in n for n in mapping.notes)
+    assert any("DELETE request without a resource" in n for n in mapping.texts())
 
 
 def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
@@ -820,7 +825,9 @@ def test_mcode_performance_stage_chemotherapy_and_lab_codes() -> None:
     assert result.profile.ecog == 1
     assert result.profile.primary.stage_group == "II"
     assert result.profile.meds.chemotherapy is True
-    assert any(n.startswith("Observation/o-synthea: LOINC 38483-4 not used") for n in result.notes)
+    assert any(
+        n.startswith("Observation/o-synthea: LOINC 38483-4 not used") for n in result.texts()
+    )
 
 
 def test_the_prefetch_templates_ask_for_every_code_the_mapping_reads_or_reports() -> None:
@@ -850,7 +857,7 @@ def test_a_value_that_is_not_a_finite_number_is_noted_not_used(value: Any) -> No
     item["valueQuantity"]["value"] = value
     result = mapped(resources(item))
     assert result.profile.labs.scr is None  # the latest creatinine is unusable: unknown
-    assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.notes)
+    assert any(n.startswith("Observation/o-odd: valueQuantity.value") for n in result.texts())
 
 
 def test_histology_of_the_primary_from_icdo3_or_snomed_text() -> None:
@@ -890,7 +897,7 @@ def test_karnofsky_gives_a_computed_ecog_when_none_is_recorded(score: int, ecog:
     }
     result = mapped(resources(kps, drop=("o-ecog",)))
     assert result.profile.ecog == ecog
-    assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.notes)
+    assert any(n.startswith("ecog: computed from the Karnofsky score") for n in result.texts())
     assert mapped(resources(kps)).profile.ecog == 1  # a recorded ECOG wins
 
 
@@ -927,4 +934,4 @@ def test_an_undetermined_cancer_disease_status_is_a_note() -> None:
     observed["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": "709137006"}]}
     result = mapped(resources(observed))
     assert result.profile.disease_status is None
-    assert "Observation/o-status: cancer disease status 'undetermined': not used" in result.notes
+    assert "Observation/o-status: cancer disease status 'undetermined': not used" in result.texts()

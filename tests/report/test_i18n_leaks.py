@@ -13,15 +13,22 @@ Latin-script word left is then one of what legitimately stays Latin:
   (MRI, SBRT, ASCO), unless it is one of our own English words (NOTICE, URGENT);
 - units, and the short list ALLOWED below (names of people, products and formulas).
 
+A FHIR input's mapping notes (what it held that was not used, and why) are scanned the same way,
+for every Bundle of tests/data/fhir and the interop corpus, and every Chinese note template on its
+own; there, what the record says is every text and element name of the Bundle, and FHIR element
+paths (`valueQuantity.code`) stay as the record spells them.
+
 Anything else is English a Chinese reader would see, and fails here with where it was found.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import pytest
@@ -29,6 +36,9 @@ from typer.testing import CliRunner
 
 from bonecds import Knowledge, evaluate, why_not
 from bonecds.cli.app import app
+from bonecds.errors import ProfileError
+from bonecds.fhir.notes import TEMPLATES, TERMS, MappingNote, one_line, render_note
+from bonecds.fhir.read import bundle_mapping
 from bonecds.knowledge.i18n import WORDS as TEXT_WORDS
 from bonecds.knowledge.model import All, Any_, Condition, Derive, FieldTest, Not, Propose
 from bonecds.profile.fields import FIELDS
@@ -37,7 +47,8 @@ from bonecds.report.render._words import METHODS_ZH
 from bonecds.report.render._words import WORDS as RENDER_WORDS
 from bonecds.report.render.text import render_why_not
 from bonecds.testing.scenarios import load_scenario
-from tests.conftest import FIXTURES, RULES
+from tests.conftest import AS_OF, DATA, FIXTURES, RULES
+from tests.interop.cases import CASES
 
 SCENARIOS = sorted(FIXTURES.glob("*.yaml"))
 SAMPLE = FIXTURES / "sample-breast-bone-mets.yaml"
@@ -76,7 +87,17 @@ ALLOWED = {
     "Mirels",
     "Campanacci",
     "Flatiron",  # a source of real-world data (Flatiron Health records)
+    "Karnofsky",  # the performance score, as the FHIR notes name it
+    "eGFR",  # estimated GFR, beside CrCl
+    "Synthea",  # the synthetic-patient generator whose codes a FHIR note names
 }
+# What FHIR notes name in any language, besides the Bundle's own element names: resource types
+# and elements of the record (looked up there), and the one source a note cites.
+FHIR_NAMES = {"Bundle", "entry", "Patient", "gender", "birthDate", "subject", "value", "code"}
+FHIR_NAMES |= {"medicationCodeableConcept", "medicationReference", "dataAbsentReason"}
+FHIR_NAMES |= {"verificationStatus", "clinicalStatus", "valueQuantity", "referenceRange"}
+FHIR_NAMES |= {"low", "high"}
+CITED = {"Prasad KT", "World J Clin Oncol", "doi:10.5306/wjco.v9.i7.140"}
 
 _LATIN = re.compile(r"[A-Za-z0-9µ_.\-/+']*[A-Za-zµ][A-Za-z0-9µ_.\-/+']*")
 _MD_ESCAPE = re.compile(r"\\([\\|*_`\[\]<>])")
@@ -133,6 +154,19 @@ def _strings(data: Any) -> Iterator[str]:
     elif isinstance(data, list):
         for value in data:
             yield from _strings(value)
+
+
+def _keys(data: Any) -> set[str]:
+    """Every object key in a JSON document (the FHIR element names a record uses)."""
+    if isinstance(data, dict):
+        return set(data).union(*(_keys(value) for value in data.values()))
+    return set().union(*(_keys(value) for value in data)) if isinstance(data, list) else set()
+
+
+def _fhir_paths(text: str, names: set[str]) -> set[str]:
+    """The Latin tokens of `text` made only of FHIR names (`valueQuantity.code`, `Bundle.entry`)."""
+    tokens = {match.strip(".-/+'") for match in _LATIN.findall(text)}
+    return {token for token in tokens if set(token.split(".")) <= names}
 
 
 def _phrases(phrases: set[str]) -> re.Pattern[str]:
@@ -192,16 +226,29 @@ class Scanner:
         phrases = _phrases({*self.titles, *own, *self.phrases})
         problems = []
         for where, text in self.outputs(path, options):
-            text = _MD_ESCAPE.sub(r"\1", text)  # Markdown as read
-            # Blanked to the same length, so that a leak's position is its place in the text.
-            blanked = phrases.sub(lambda m: " " * len(m.group()), text)
-            shown: set[str] = set()
-            for token, at in _leaks_at(blanked, self.ids, self.english):
-                if token not in shown:
-                    shown.add(token)
-                    context = text[max(0, at - 50) : at + len(token) + 30].replace("\n", " ")
-                    problems.append(f"{path.name} ({where}): '{token}' in ...{context}...")
+            problems += self.found(f"{path.name} ({where})", text, phrases, self.ids)
         return problems
+
+    def found(self, where: str, text: str, phrases: re.Pattern[str], ids: set[str]) -> list[str]:
+        text = _MD_ESCAPE.sub(r"\1", text)  # Markdown as read
+        # Blanked to the same length, so that a leak's position is its place in the text.
+        blanked = phrases.sub(lambda m: " " * len(m.group()), text)
+        problems, shown = [], set()
+        for token, at in _leaks_at(blanked, ids, self.english):
+            if token not in shown:
+                shown.add(token)
+                context = text[max(0, at - 50) : at + len(token) + 30].replace("\n", " ")
+                problems.append(f"{where}: '{token}' in ...{context}...")
+        return problems
+
+    def scan_notes(self, where: str, notes: list[str], record: Any = None) -> list[str]:
+        """Leaks in FHIR mapping notes; the record's own texts and element names may stay."""
+        # As notes show them: control and zero-width characters escaped (fhir/notes.py).
+        own = {one_line(s) for s in [*_strings(record), *_keys(record)] if re.search("[A-Za-z]", s)}
+        names = FHIR_NAMES | _keys(record)
+        text = "\n".join(notes)
+        ids = self.ids | _fhir_paths(text, names | self.ids)
+        return self.found(where, text, _phrases({*own, *CITED}), ids)
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +294,44 @@ def test_cli_why_not_and_explain_follow_lang() -> None:
     assert "  contraindicated by sbrt-not-eligible: Spinal cord compression" in english.stdout
     explained = CliRunner().invoke(app, [*base, "--lang", "zh", "--explain"])
     assert "sbrt-not-eligible / cord-compression: 不适合寡转移意图的SABR" in explained.stdout
+
+
+def _bundles() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in sorted((DATA / "fhir").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("resourceType") == "Bundle":
+            yield path.name, data
+    for name in sorted(CASES):
+        yield name, CASES[name]()
+
+
+def test_no_english_in_the_chinese_fhir_mapping_notes(scanner: Scanner, tmp_path: Path) -> None:
+    """Every Bundle through `bonecds evaluate --lang zh`: its mapping notes as reported."""
+    problems, mapped = [], 0
+    for name, bundle in _bundles():
+        try:
+            bundle_mapping(bundle, name)
+        except ProfileError:
+            continue  # refused whole: a problem, not notes (cli tests)
+        source = tmp_path / f"{name}.json"
+        source.write_text(json.dumps(bundle), encoding="utf-8")
+        args = ["evaluate", str(source), "-f", "json", "--lang", "zh", "--as-of", str(AS_OF)]
+        result = CliRunner().invoke(app, [*args, "--rules", str(RULES)])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        notes = [n["text"] for n in report["notes"] if n["rules"] == ["fhir-mapping"]]
+        mapped += bool(notes)
+        problems += scanner.scan_notes(name, notes, bundle)
+    assert mapped >= 9, "the Bundles with notes were not all read"
+    assert problems == [], f"{len(problems)} English words:\n" + "\n".join(problems[:40])
+
+
+def test_every_chinese_mapping_note_template_is_chinese(scanner: Scanner) -> None:
+    """Each template with a stand-in for each value (what the corpus above may never write)."""
+    problems = []
+    for key, template in TEMPLATES["zh"].items():
+        names = {name for _, name, _, _ in Formatter().parse(template) if name}
+        text = render_note(MappingNote(key, tuple((name, "①") for name in sorted(names))), "zh")
+        problems += scanner.scan_notes(key, [text])
+    problems += scanner.scan_notes("TERMS", list(TERMS["zh"].values()))
+    assert problems == [], "\n".join(problems)

@@ -149,6 +149,18 @@ def test_a_fhir_input_replays_with_its_mapping_notes(tmp_path: Path) -> None:
     assert run("replay", str(record))[:2] == (0, f"same bytes: output {_digest(out)}\n")
 
 
+def test_a_fhir_input_in_chinese_replays_with_its_chinese_notes(tmp_path: Path) -> None:
+    """The record keeps the notes as shown: a zh record replays to the same zh bytes."""
+    bundle, record = DATA / "fhir" / "breast-bone-mets.json", tmp_path / "audit.json"
+    args = ["--as-of", "2026-11-23", "--lang", "zh", "--audit", str(record)]
+    code, out, _ = run("evaluate", str(bundle), *args)
+    assert code == 0
+    notes = json.loads(record.read_text(encoding="utf-8"))["input_notes"]
+    assert [note for note in notes if "eGFR 不是 Cockcroft-Gault" in note] == [notes[0]]
+    assert f"FHIR: {notes[0]}" in out
+    assert run("replay", str(record))[:2] == (0, f"same bytes: output {_digest(out)}\n")
+
+
 def _digest(text: str) -> str:
     import hashlib
 

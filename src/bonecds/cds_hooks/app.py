@@ -267,7 +267,7 @@ class CdsService:
         complete = frozenset({"medications"} if "medications" in resources else ())
         today = self.config.today()
         mapping = map_resources(parsed, today, patient_id=context.patientId, complete=complete)
-        notes = state_notes(states, mapping.notes)
+        notes = state_notes(states, mapping.texts("en"))  # the cards are written in English
         profile, drafts = mapping.profile, None
         if isinstance(context, OrderSignContext):
             selections = context.selections if isinstance(context, OrderSelectContext) else None

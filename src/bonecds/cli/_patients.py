@@ -14,10 +14,13 @@ __all__ = ["read_patient"]
 
 
 def read_patient(
-    path: Path | None, text: str | None = None, as_of: dt.date | None = None
+    path: Path | None,
+    text: str | None = None,
+    as_of: dt.date | None = None,
+    language: str = "en",
 ) -> tuple[PatientProfile, dt.date | None, list[str]]:
     """The patient, the scenario's date (else None) and the FHIR mapping notes (what was not
-    used, and why); a Bundle's ages are taken at `as_of`."""
+    used, and why) in the report's `language`; a Bundle's ages are taken at `as_of`."""
     source = str(path) if path is not None else "<stdin>"
     if text is None:
         assert path is not None
@@ -27,4 +30,4 @@ def read_patient(
         scenario, profile = scenario_from(data, path or Path("."), source)
         return profile, scenario.as_of, []
     mapping = patient_from(data, source, as_of, doc)
-    return mapping.profile, None, mapping.notes
+    return mapping.profile, None, mapping.texts(language)

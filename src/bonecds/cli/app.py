@@ -84,13 +84,13 @@ def _errors_as_exit() -> Iterator[None]:
 
 
 def _read_patient(
-    path: str, as_of: dt.date | None
+    path: str, as_of: dt.date | None, language: str
 ) -> tuple[PatientProfile, dt.date | None, list[str]]:
     from bonecds.cli._patients import read_patient
 
     if path == "-":
-        return read_patient(None, _read_stdin(), as_of)
-    return read_patient(Path(path), as_of=as_of)
+        return read_patient(None, _read_stdin(), as_of, language)
+    return read_patient(Path(path), as_of=as_of, language=language)
 
 
 def _read_stdin() -> str:
@@ -140,7 +140,7 @@ def evaluate_command(
         from bonecds.testing.audit import OutputOptions, make_record, record_json, render
 
         given = as_of_date(as_of)
-        profile, scenario_date, mapping_notes = _read_patient(path, given)
+        profile, scenario_date, mapping_notes = _read_patient(path, given, lang.value)
         date = given or scenario_date or dt.date.today()
         knowledge = load_knowledge(rules)
         options = OutputOptions(

@@ -9,7 +9,9 @@ The mapping table with the verification status of every code is in docs/cds-hook
 marked U there were written from knowledge and need checking before a rule depends on them.
 
 Absent data stays unknown (`None`): no Observation is no value, no pregnancy record is not "not
-pregnant" (terminology.md §7). Messages name resources and fields, never patient values.
+pregnant" (terminology.md §7). Messages name resources and fields, never patient values. Each
+note on what was not used is a key of `bonecds.fhir.notes` with its arguments, written in the
+report's language by whoever knows it (`FhirMapping.texts`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from bonecds.fhir.codes import (
     ECOG_LOINC,
     HGNC,
     ICDO3,
-    KARNOFSKY_CITATION,
     KARNOFSKY_LOINC,
     KARNOFSKY_TO_ECOG,
     LOINC,
@@ -73,6 +74,7 @@ from bonecds.fhir.codes import (
     is_dental_procedure,
     resolve_medication,
 )
+from bonecds.fhir.notes import MappingNote, in_english_order, note, one_line, render_note
 from bonecds.profile.model import (
     PatientProfile,
     PrimarySite,
@@ -114,8 +116,12 @@ class FhirMapping:
     """A profile mapped from FHIR, with remarks (no values) and the date behind each field."""
 
     profile: PatientProfile
-    notes: list[str] = field(default_factory=list)
+    notes: list[MappingNote] = field(default_factory=list)
     dates: dict[str, str] = field(default_factory=dict)
+
+    def texts(self, language: str = "en") -> list[str]:
+        """The notes written in a report language (bonecds.fhir.notes), in English order."""
+        return [render_note(item, language) for item in self.notes]
 
 
 def patient_from(
@@ -171,16 +177,17 @@ def bundle_mapping(
         as_of = _reference_date(bundle.get("timestamp"), source)
     paged = any(as_dict(link).get("relation") == "next" for link in as_list(bundle.get("link")))
     if paged:
-        notes.append("Bundle: a next page was not read: the medication list is not complete")
+        notes.append(note("next-page-unread"))
     has_meds = any(r["resourceType"] in CURRENT_STATUS for r in parsed)
     complete = frozenset({"medications"} if has_meds and not paged else ())
     aliases = full_urls(entries)
     mapping = map_resources(parsed, as_of, complete=complete, source=source, aliases=aliases)
-    mapping.notes = sorted(set(mapping.notes + notes))
+    if notes:  # the mapping's own notes are in order already
+        mapping.notes = in_english_order(mapping.notes + notes)
     return mapping
 
 
-def _entry_resources(entries: list[Any], source: str) -> tuple[list[Any], list[str]]:
+def _entry_resources(entries: list[Any], source: str) -> tuple[list[Any], list[MappingNote]]:
     """Entry resources; a transaction entry with a request and no resource (a DELETE) is noted."""
     resources, notes = [], []
     for position, entry in enumerate(entries):
@@ -188,9 +195,7 @@ def _entry_resources(entries: list[Any], source: str) -> tuple[list[Any], list[s
             raise ProfileError([f"{source}: Bundle.entry[{position}]: not an object"])
         if entry.get("resource") is None and isinstance(entry.get("request"), dict):
             method = entry["request"].get("method")
-            notes.append(
-                f"Bundle.entry[{position}]: a {method} request without a resource: not used"
-            )
+            notes.append(note("entry-without-resource", position=position, method=method))
             continue
         resources.append(entry.get("resource"))
     return resources, notes
@@ -236,19 +241,20 @@ _DATES = {
 _QUANTITIES = {"Observation": ("valueQuantity", "referenceRange.0.low", "referenceRange.0.high")}
 
 
-def shape_problems(resource: dict[str, Any]) -> list[str]:
-    """What the mapping reads and must not take on trust: dates in FHIR form (a date decides
-    which value is the latest) and finite quantity values. Every other element is read
-    defensively, so validating the whole resource (most of a request's cost) is not needed."""
+def shape_problems(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the mapping reads and must not take on trust, as (note key, element path): dates in
+    FHIR form (a date decides which value is the latest) and finite quantity values. Every other
+    element is read defensively, so validating the whole resource (most of a request's cost) is
+    not needed."""
     problems, kind = [], resource["resourceType"]
     for path in _DATES.get(kind, ()):
         value = resource.get(path) if "." not in path else _element(resource, path)
         if value is not None and not (isinstance(value, str) and _FHIR_DATETIME.fullmatch(value)):
-            problems.append(f"{path}: not a FHIR date or dateTime")
+            problems.append(("bad-date", path))
     for path in _QUANTITIES.get(kind, ()) if "valueQuantity" in resource else ():
         value = as_dict(_element(resource, path)).get("value")
         if value is not None and not _finite(value):
-            problems.append(f"{path}.value: not a finite number")
+            problems.append(("bad-number", path))
     return problems
 
 
@@ -320,7 +326,7 @@ class _Builder:
     ) -> None:
         self.as_of, self.patient_id, self.source, self.index = as_of, patient_id, source, index
         self.data: dict[str, Any] = {}
-        self.notes: list[str] = []
+        self.notes: list[MappingNote] = []
         self.dates: dict[str, str] = {}
         self.latest: dict[str, tuple[str, dict[str, Any]]] = {}
         self.primaries: set[str] = set()
@@ -344,13 +350,14 @@ class _Builder:
             return
         problems = shape_problems(resource) if self._used(resource) else []
         if problems:
-            self._skip(resource, problems[0])
+            key, path = problems[0]
+            self._skip(resource, key, path=path)
             self._unusable(resource)
         elif self._owned(resource):
             try:
                 handler(resource)
             except _SHAPE_ERRORS as error:
-                self._skip(resource, f"unexpected shape ({error.__class__.__name__})")
+                self._skip(resource, "bad-shape", error=error.__class__.__name__)
 
     def _unusable(self, resource: dict[str, Any]) -> None:
         """An unusable Observation still counts as a result: if it is (or may be, its date
@@ -379,8 +386,11 @@ class _Builder:
             )
         return self.coded[key]
 
-    def _skip(self, resource: dict[str, Any], reason: str) -> None:
-        self.notes.append(f"{_name(resource)}: {reason}; not used")
+    def _note(self, key: str, **args: object) -> None:
+        self.notes.append(note(key, **args))
+
+    def _skip(self, resource: dict[str, Any], key: str, **args: object) -> None:
+        self._note(key, name=_name(resource), **args)
         if resource["resourceType"] in _MEDICATION_TYPES:
             self.meds_incomplete = True
 
@@ -396,7 +406,7 @@ class _Builder:
                 return True  # no reference: the record's own (a display-only subject)
             found = self._patient_of(reference)
             if found is None:
-                self._skip(resource, "subject: reference not resolved to a Patient")
+                self._skip(resource, "subject-unresolved")
                 return False
         if self.patient_id is None:
             self.patient_id = found
@@ -441,20 +451,20 @@ class _Builder:
         if patient.get("gender") in ("female", "male"):
             self._set("sex", patient["gender"])
         elif patient.get("gender"):
-            self.notes.append("Patient.gender is neither male nor female: sex left unknown")
+            self._note("gender-other")
         born = _day(patient.get("birthDate"))
         if born is not None:
             years = self.as_of.year - born.year
             years -= (self.as_of.month, self.as_of.day) < (born.month, born.day)
             self._set("age_years", float(years), self.as_of.isoformat())
         elif patient.get("birthDate"):
-            self.notes.append("Patient.birthDate is a partial date: age left unknown")
+            self._note("birth-date-partial")
 
     def _condition(self, condition: dict[str, Any]) -> None:
         name = _name(condition)
         verification = code_of(condition.get("verificationStatus"))
         if verification in ("refuted", "entered-in-error"):
-            self.notes.append(f"{name}: verificationStatus {verification}; not used")
+            self._note("condition-refuted", name=name, status=verification)
             return
         status = code_of(condition.get("clinicalStatus"))
         active = status in (None, "active", "recurrence", "relapse")
@@ -471,8 +481,8 @@ class _Builder:
             self._histology(condition)
         date = str(condition.get("onsetDateTime") or condition.get("recordedDate") or "")
         if "bone-mets" in concepts:
-            self._bone_metastasis(bone, date) if active else self.notes.append(
-                f"{name}: bone metastasis with clinicalStatus {status}; not used"
+            self._bone_metastasis(bone, date) if active else self._note(
+                "bone-metastasis-inactive", name=name, status=status
             )
         flags = {"cord-compression": "neuro.cord_compression", "pregnant": "pregnant"}
         for concept, path in flags.items():
@@ -481,15 +491,14 @@ class _Builder:
         if "mronj" in concepts:
             self._set("dental.mronj_status", "active" if active else "healed", date)
         if "secondary-elsewhere" in concepts:
-            where = concept_text(condition.get("code"))
-            self.notes.append(f"{name}: metastasis outside bone ({where}): lesion count unknown")
+            where = (concept_text(condition.get("code")),)
+            self._note("metastasis-elsewhere", name=name, places=where)
         if "cancer-unspecified" in concepts:
-            self.notes.append(f"{name}: cancer of unspecified type: primary.site not set from it")
+            self._note("cancer-unspecified", name=name)
         for concept in sorted(concepts & CONDITION_NOTES.keys()):
-            text = concept_text(condition.get("code"))
-            self.notes.append(f"{name} ({text}): {CONDITION_NOTES[concept]}")
+            self._note(f"condition-{concept}", name=name, text=concept_text(condition.get("code")))
         if not concepts and not morphology:
-            self.notes.append(f"{name} ({concept_text(condition.get('code'))}): not used")
+            self._note("not-used", name=name, text=concept_text(condition.get("code")))
 
     def _body_sites(self, condition: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Bone sites (SNOMED table, else the site's text) and other sites of a Condition."""
@@ -507,10 +516,9 @@ class _Builder:
 
     def _secondary(self, name: str, bone: list[str], other: list[str]) -> None:
         if other:
-            places = ", ".join(sorted(set(other)))
-            self.notes.append(f"{name}: metastasis outside bone ({places}): lesion count unknown")
+            self._note("metastasis-elsewhere", name=name, places=tuple(sorted(set(other))))
         if not bone and not other:
-            self.notes.append(f"{name}: secondary cancer without a body site: bone unknown")
+            self._note("secondary-without-site", name=name)
 
     def _bone_metastasis(self, sites: list[str], date: str) -> None:
         self._set("bone.metastases_present", True, date)
@@ -535,12 +543,13 @@ class _Builder:
             self.histologies.add(("primary.histology_icdo3", icdo3[0]))
         elif snomed:
             self.histologies.add(("primary.histology", concept_text(snomed[0])))
-            self.notes.append(f"{_name(condition)}: histology read from its SNOMED text")
+            self._note("histology-from-text", name=_name(condition))
 
     def _observation(self, observation: dict[str, Any]) -> None:
         name, status = _name(observation), observation.get("status")
         if status not in OBSERVATION_DONE or "dataAbsentReason" in observation:
-            self.notes.append(f"{name}: status {status} or a dataAbsentReason; not used")
+            key = "observation-without-status" if status is None else "observation-not-final"
+            self._note(key, name=name, status=status)
             return
         concept = self._coded(observation)
         if concept is None:
@@ -555,18 +564,18 @@ class _Builder:
             _name(self.latest[concept][1]),
         ):
             if concept in self.latest:
-                self.notes.append(f"{_name(self.latest[concept][1])}: superseded by a later one")
+                self._note("superseded", name=_name(self.latest[concept][1]))
             self.latest[concept] = (date, observation)
         else:
-            self.notes.append(f"{name}: superseded by a later one")
+            self._note("superseded", name=name)
 
     def _unused_observation(self, observation: dict[str, Any]) -> None:
         code, name = observation.get("code"), _name(observation)
-        reasons = _UNUSED_LOINC
-        known = [f"LOINC {c} not used: {reasons[c]}" for c in codes_in(code, LOINC) if c in reasons]
-        self.notes.extend(f"{name}: {reason}" for reason in known)
+        known = [c for c in codes_in(code, LOINC) if c in _UNUSED_LOINC]
+        for loinc in known:  # the reason is the code's (codes.py), so the note is keyed by it
+            self._note(f"loinc-{loinc}", name=name)
         if not known:
-            self.notes.append(f"{name} ({concept_text(code)}): not used")
+            self._note("not-used", name=name, text=concept_text(code))
 
     def _medicationrequest(self, request: dict[str, Any]) -> None:
         name, status = _name(request), request.get("status")
@@ -574,14 +583,13 @@ class _Builder:
             self._past_medicine(request, status)
             return
         if not any(isinstance(request.get(k), dict) for k in _MEDICATION_ELEMENTS):
-            self._skip(request, "no medicationCodeableConcept or medicationReference")
+            self._skip(request, "no-medicine")
             return
         agent = identify_drug(request, self.index)
         reference = as_dict(request.get("medicationReference"))
         unresolved = bool(reference) and resolve_medication(request, self.index) is None
         if unresolved:
-            how = "read from its display text" if agent else "medicine unknown"
-            self.notes.append(f"{name}: medicationReference not resolved; {how}")
+            self._note("medicine-from-display" if agent else "medicine-unknown", name=name)
         if agent is None and unresolved and not request.get("medicationCodeableConcept"):
             self.meds_incomplete = True
         elif agent is None:
@@ -596,9 +604,10 @@ class _Builder:
         agent = identify_drug(request, self.index)
         if status in ("stopped", "completed") and agent in BMA_AGENTS:
             self._set("meds.previous_bma.agent", agent)
-            self.notes.append(f"{_name(request)}: a stopped {agent}: previous_bma.agent only")
+            self._note("stopped-bma", name=_name(request), agent=agent)
         else:
-            self.notes.append(f"{_name(request)}: status {status}: not a current medicine")
+            key = "medicine-without-status" if status is None else "medicine-not-current"
+            self._note(key, name=_name(request), status=status)
 
     def _interval(self, request: dict[str, Any], agent: str) -> None:
         weeks = dosing_interval_weeks(request)
@@ -612,7 +621,7 @@ class _Builder:
                 self._radiotherapy(procedure)
             else:
                 what = concept_text(procedure.get("code"))
-                self.notes.append(f"{_name(procedure)} ({what}): procedure not used")
+                self._note("procedure-not-used", name=_name(procedure), text=what)
             return
         status = procedure.get("status")
         if status in ("preparation", "in-progress"):
@@ -630,7 +639,7 @@ class _Builder:
         """An mCODE radiotherapy course summary: its body sites join bone.prior_rt_sites."""
         sites = [concept_text(site) for site in as_list(procedure.get("bodySite"))]
         if procedure.get("status") not in ("completed", "in-progress") or not sites:
-            self.notes.append(f"{_name(procedure)}: radiotherapy course without a site; not used")
+            self._note("radiotherapy-without-site", name=_name(procedure))
             return
         known = self.data.get("bone", {}).get("prior_rt_sites", [])
         self._set("bone.prior_rt_sites", sorted({*known, *sites}))
@@ -640,11 +649,11 @@ class _Builder:
         self._primary()
         self._medicines(complete)
         if self.unread:
-            self.notes.append(f"resource types not read: {', '.join(sorted(self.unread))}")
+            self._note("types-unread", types=tuple(sorted(self.unread)))
         if self.problems:
-            raise ProfileError([_one_line(f"{self.source}: {p}") for p in self.problems])
+            raise ProfileError([one_line(f"{self.source}: {p}") for p in self.problems])
         profile = self._profile()
-        notes = sorted({_one_line(note) for note in self.notes})
+        notes = in_english_order(self.notes)
         return FhirMapping(profile, notes, dict(sorted(self.dates.items())))
 
     def _profile(self) -> PatientProfile:
@@ -658,7 +667,7 @@ class _Builder:
                 depth = 2 if isinstance(self.data.get(path[0]), dict) and len(path) > 1 else 1
                 self._drop(path[:depth])
                 where = ".".join(path[:depth])
-                self.notes.append(f"{where}: {first['msg']}; value not used")
+                self._note("value-refused", path=where, message=first["msg"])
         return parse_profile(self.data, f"{self.source} (mapped profile)")
 
     def _drop(self, path: list[str]) -> None:
@@ -676,26 +685,22 @@ class _Builder:
             self._set("primary.site", next(iter(sites)))
             self._primary_histology()
         elif sites == {"lung"}:
-            self.notes.append("lung cancer without a coded subtype: primary.site unknown")
+            self._note("lung-subtype-unknown")
         elif sites:
-            self.notes.append("several primary cancers coded: primary.site unknown")
+            self._note("primaries-several")
 
     def _primary_histology(self) -> None:
         if len(self.histologies) == 1:
             self._set(*next(iter(self.histologies)))
         elif self.histologies:
-            self.notes.append("several histologies coded: primary histology unknown")
+            self._note("histologies-several")
 
     def _medicines(self, complete: frozenset[str]) -> None:
         if self.unrecognised:  # listed, never silently dropped (terminology.md §6)
-            names = ", ".join(sorted(self.unrecognised))
-            self.notes.append(f"medicines not recognised as a BMA or listed risk factor: {names}")
+            self._note("medicines-unrecognised", names=tuple(sorted(self.unrecognised)))
         bma = sorted(self.agents & set(BMA_AGENTS))
         if self.meds_incomplete:
-            self.notes.append(
-                "medication list incomplete (a medicine could not be read): "
-                "other bone-modifying agents may be missing"
-            )
+            self._note("medicines-incomplete")
         whole = "medications" in complete and not self.meds_incomplete
         if bma or whole:
             self._set("meds.current_bma", bma)
@@ -717,7 +722,7 @@ class _Builder:
         lab_paths = {path for path, _ in LOINC_LABS.values()}
         for concept, (date, observation) in sorted(self.latest.items()):
             if _name(observation) in self.unusable:
-                self.notes.append(f"{concept}: the latest result is unusable; left unknown")
+                self._note("latest-unusable", concept=concept)
                 continue
             try:
                 if concept in lab_paths:
@@ -729,7 +734,7 @@ class _Builder:
                 else:
                     readers[concept](observation, date)
             except _SHAPE_ERRORS as error:
-                self._skip(observation, f"unexpected shape ({error.__class__.__name__})")
+                self._skip(observation, "bad-shape", error=error.__class__.__name__)
 
     def _ecog(self, observation: dict[str, Any], date: str) -> None:
         value = observation.get("valueInteger")
@@ -743,22 +748,20 @@ class _Builder:
         elif answers:
             self._set("ecog", answers[0], date)
         else:
-            self.notes.append(f"{_name(observation)}: ECOG value not 0-4 or not readable; not used")
+            self._note("ecog-unreadable", name=_name(observation))
 
     def _karnofsky(self, observation: dict[str, Any], date: str) -> None:
         """ECOG computed from a Karnofsky score when no ECOG is recorded, by a published
         crosswalk (KARNOFSKY_TO_ECOG), and labelled computed in the notes."""
         name, score = _name(observation), observation.get("valueInteger")
         if ECOG_LOINC in self.latest:
-            self.notes.append(f"{name}: Karnofsky score not used: an ECOG score is recorded")
+            self._note("karnofsky-beside-ecog", name=name)
         elif isinstance(score, int) and not isinstance(score, bool) and 10 <= score <= 100:
             ecog = next(grade for low, grade in KARNOFSKY_TO_ECOG if score >= low)
             self._set("ecog", ecog, date)
-            self.notes.append(
-                f"ecog: computed from the Karnofsky score ({name}); {KARNOFSKY_CITATION}"
-            )
+            self._note("ecog-from-karnofsky", name=name)  # the note cites KARNOFSKY_CITATION
         else:
-            self.notes.append(f"{name}: Karnofsky score not 10-100 or not readable; not used")
+            self._note("karnofsky-unreadable", name=name)
 
     def _disease_status(self, observation: dict[str, Any], date: str) -> None:
         codes = codes_in(observation.get("valueCodeableConcept"), SNOMED)
@@ -766,16 +769,16 @@ class _Builder:
         if status in DISEASE_STATUS_PROFILE:
             self._set("disease_status", DISEASE_STATUS_PROFILE[status], date)
             return
-        self.notes.append(f"{_name(observation)}: cancer disease status '{status}': not used")
+        self._note("disease-status-unused", name=_name(observation), status=status)
 
     def _stage_group(self, observation: dict[str, Any], date: str) -> None:
         text = concept_text(observation.get("valueCodeableConcept"))
         match = _STAGE_GROUP.search(text)
         if match:
             self._set("primary.stage_group", match.group(1).upper(), date)
-            self.notes.append(f"{_name(observation)}: TNM stage group read from its text")
+            self._note("stage-from-text", name=_name(observation))
         else:
-            self.notes.append(f"{_name(observation)}: TNM stage group not readable; not used")
+            self._note("stage-unreadable", name=_name(observation))
 
     def _quantity(self, path: str, observation: dict[str, Any], date: str) -> None:
         code = next(c for c in codes_in(observation.get("code"), LOINC) if c in LOINC_LABS)
@@ -802,22 +805,33 @@ class _Builder:
         value = quantity.get("value")
         if not isinstance(value, int | float) or isinstance(value, bool):
             if quantity:
-                self.notes.append(f"{_name(observation)}: {where}.value: not a number; not used")
+                self._note("value-not-number", name=_name(observation), path=where)
             return None
         unit = _ucum_unit(quantity.get("code"), analyte)
         if quantity.get("system") != UCUM or unit is None:
-            shown = "without a UCUM system and code"
-            if quantity.get("system") == UCUM:
-                ucum = quantity.get("code")
-                shown = f"'{ucum}'" if isinstance(ucum, str) else "without a UCUM code"
-            self.notes.append(
-                f"{_name(observation)}: {where}.code: unit {shown} is not accepted for LOINC "
-                f"{code} (use {', '.join(UNITS[analyte])}); value not used"
-            )
+            self._unit_refused(quantity, observation, where, code, analyte)
             return None
         target, factor = UNITS[analyte][unit]
         number = round(float(value) * factor, 4)
         return {"value": number, "unit": target} if target else number
+
+    def _unit_refused(
+        self,
+        quantity: dict[str, Any],
+        observation: dict[str, Any],
+        where: str,
+        code: str,
+        analyte: str,
+    ) -> None:
+        ucum = quantity.get("code")
+        if quantity.get("system") != UCUM:
+            key, shown = "unit-without-system", {}
+        elif isinstance(ucum, str):
+            key, shown = "unit-refused", {"unit": ucum}
+        else:
+            key, shown = "unit-without-code", {}
+        name, units = _name(observation), tuple(UNITS[analyte])
+        self._note(key, name=name, path=where, code=code, units=units, **shown)
 
     def _pregnancy(self, observation: dict[str, Any], date: str) -> None:
         answer = set(codes_in(observation.get("valueCodeableConcept"), SNOMED))
@@ -835,8 +849,10 @@ class _Builder:
         for name in drivers if result else ():
             self._set(f"drivers.{name}", result, date)
         if not drivers or not result:
-            shown = ", ".join(sorted(genes)) or "no gene coded"
-            self.notes.append(f"{_name(observation)}: variant ({shown}): not used")
+            if genes:
+                self._note("variant-unused", name=_name(observation), genes=tuple(sorted(genes)))
+            else:
+                self._note("variant-without-gene", name=_name(observation))
 
     def _receptor(self, path: str, observation: dict[str, Any], date: str) -> None:
         answers = codes_in(observation.get("valueCodeableConcept"), LOINC)
@@ -844,7 +860,7 @@ class _Builder:
         if result in ("positive", "negative"):
             self._set(path, result, date)
         else:
-            self.notes.append(f"{_name(observation)}: {path} result not readable; not used")
+            self._note("receptor-unreadable", name=_name(observation), path=path)
 
 
 def _observation_concept(observation: dict[str, Any]) -> str | None:
@@ -913,13 +929,6 @@ def index_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
 def _name(resource: dict[str, Any]) -> str:
     ident = resource.get("id")
     return f"{resource['resourceType']}/{ident if isinstance(ident, str) else '?'}"
-
-
-def _one_line(text: str) -> str:
-    """Control characters escaped: input texts and validator messages stay on one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _day(value: Any) -> dt.date | None:
