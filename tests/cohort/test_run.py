@@ -23,7 +23,6 @@ from bonecds.cohort import run as batch_module
 from bonecds.cohort import runners as runners_module
 from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
 from bonecds.errors import InputError
-from bonecds.fhir.read import bundle_to_profile
 from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, ROOT, RULES
 
@@ -270,13 +269,16 @@ def _bulk_export(directory: Path) -> dict[str, Any]:
 def test_fhir_bulk_data_directory(knowledge: Knowledge, tmp_path: Path) -> None:
     export = tmp_path / "export"
     export.mkdir()
-    bundle = _bulk_export(export)
+    _bulk_export(export)
     out = tmp_path / "fhir.ndjson"
     summary = run_batch(BatchOptions(export, out, as_of=AS_OF), knowledge)
     assert (summary.records, summary.reports, summary.bad_records) == (3, 2, 1)
     first, second = (json.loads(line) for line in out.read_text().splitlines())
-    expected = evaluate(bundle_to_profile(bundle), knowledge, AS_OF)  # its timestamp is AS_OF
-    assert first == json.loads(expected.to_json())
+    sample = ROOT / "tests" / "data" / "fhir" / "breast-bone-mets.json"
+    command = ["evaluate", str(sample), "-f", "json", "--as-of", AS_OF.isoformat()]
+    shown = runner.invoke(app, [*command, "--rules", str(RULES)])
+    assert first == json.loads(shown.stdout)  # the same report, its mapping notes included
+    assert any(note["rules"] == ["fhir-mapping"] for note in first["notes"])
     assert second["patient_id"] == "pt-breast-1-2"
     assert second["ranked"] == first["ranked"]
     errors = [json.loads(line) for line in Path(f"{out}.errors.jsonl").read_text().splitlines()]

@@ -158,6 +158,11 @@ def test_each_case_through_batch_bulk_data(name: str, knowledge: Knowledge, tmp_
         report = json.loads(out.read_text().splitlines()[0])
         direct = evaluate(bundle_mapping(bundle, name).profile, knowledge, AS_OF)
         assert {k: report[k] for k in _DECISIONS} == {k: direct.to_data()[k] for k in _DECISIONS}
+        # Every fact not used is in a note, as through the CLI (the export holds only
+        # resources: notes about the Bundle itself have no place there).
+        notes = {n["text"] for n in report["notes"] if n["rules"] == ["fhir-mapping"]}
+        about_resources = [n for n in expected["notes"] if "/" in n.split(" ")[0]]
+        assert {f"FHIR: {note}" for note in about_resources} <= notes
 
 
 def test_a_bone_metastasis_patient_from_mcode_is_the_same_patient_as_its_profile(

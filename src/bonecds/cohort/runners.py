@@ -42,7 +42,8 @@ from bonecds.cohort.output import FULL_REPORT, OutputShape, report_line
 from bonecds.errors import InputError, InternalError, Problem, ProfileError
 from bonecds.fhir.read import patient_from
 from bonecds.profile.fields import FIELDS
-from bonecds.profile.model import ANALYTE_UNITS, PatientProfile, loads_json
+from bonecds.profile.model import ANALYTE_UNITS, loads_json
+from bonecds.report.model import mapping_note
 
 __all__ = ["dask_runner", "default_workers", "local_runner"]
 
@@ -78,14 +79,15 @@ def _evaluate_record(
     """The report's data (`traced`: with the explanations an HTML page shows), or the problems
     as (field path, message) pairs."""
     try:
-        data = _loads(raw)
-        profile = _to_profile(data)
+        mapping = patient_from(_loads(raw), _SOURCE)
         # Serialised at once and never changed: the shared data needs no copy (api.py).
         report = (
-            evaluate(profile, knowledge, as_of, explain=True).to_data()
+            evaluate(mapping.profile, knowledge, as_of, explain=True).to_data()
             if traced
-            else shared_report_data(profile, knowledge, as_of)
+            else shared_report_data(mapping.profile, knowledge, as_of)
         )
+        if mapping.notes:  # a FHIR record's: what it held that was not used, and why
+            report["notes"] = [*report["notes"], *map(mapping_note, mapping.texts())]
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
@@ -109,10 +111,6 @@ def _loads(raw: bytes) -> Any:
 
 def _links(knowledge: Knowledge) -> dict[str, str]:
     return {key: s.url for key, s in knowledge.base.sources.items() if s.url}
-
-
-def _to_profile(data: Any) -> PatientProfile:
-    return patient_from(data, _SOURCE).profile
 
 
 def _problem(problem: Problem) -> tuple[str, str]:

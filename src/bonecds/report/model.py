@@ -28,6 +28,7 @@ __all__ = [
     "Report",
     "RuleExplanation",
     "WhyNot",
+    "mapping_note",
 ]
 
 
@@ -126,6 +127,12 @@ class NoteOut(_Model):
     applies_to: list[str]
     rules: list[str]
     citations: list[CitationOut]
+
+
+def mapping_note(text: str) -> dict[str, Any]:
+    """A FHIR mapping note (what the input held that was not used, and why) as the data of a
+    report's NoteOut: the CLI, the audit record and batch add them alike."""
+    return {"text": f"FHIR: {text}", "applies_to": [], "rules": ["fhir-mapping"], "citations": []}
 
 
 class DerivedOut(_Model):

@@ -103,14 +103,11 @@ def render(
 
 def _with_mapping_notes(report: Report, notes: list[str]) -> Report:
     """The report with the FHIR mapping notes: what the input held that was not used, and why."""
-    from bonecds.report.model import NoteOut
+    from bonecds.report.model import NoteOut, mapping_note
 
     if not notes:
         return report
-    extra = [
-        NoteOut(text=f"FHIR: {note}", applies_to=[], rules=["fhir-mapping"], citations=[])
-        for note in notes
-    ]
+    extra = [NoteOut.model_validate(mapping_note(note)) for note in notes]
     return report.model_copy(update={"notes": [*report.notes, *extra]})
 
 
