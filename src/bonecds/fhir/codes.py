@@ -358,10 +358,9 @@ def identify_drug(request: dict[str, Any], index: dict[str, Any]) -> str | None:
         concept = as_dict(medication).get("code") or {"text": reference.get("display")}
     if not isinstance(concept, dict):
         return None
-    found = {(c.get("system"), c.get("code")) for c in codings(concept)}
-    for name, (rxnorm, atc, _stems) in DRUGS.items():
-        if found & _pairs(rxnorm, atc):
-            return name
+    coded = [_DRUG_CODES[key] for c in codings(concept) if (key := _key(c)) in _DRUG_CODES]
+    if coded:  # the first DRUGS row the codes name, as a walk down the table finds it
+        return min(coded, key=_DRUG_ORDER.__getitem__)
     text = " ".join(_texts(concept)).lower()
     return next(
         (name for name, (_r, _a, stems) in DRUGS.items() if any(s in text for s in stems)), None
@@ -400,8 +399,18 @@ def concept_text(concept: Any) -> str:
     return next(iter(_texts(concept) + codes), "uncoded")
 
 
-def _pairs(rxnorm: set[str], atc: set[str]) -> set[tuple[str, str]]:
-    return {(RXNORM, code) for code in rxnorm} | {(ATC, code) for code in atc}
+def _key(coding: dict[str, Any]) -> tuple[Any, Any]:
+    return coding.get("system"), coding.get("code")
+
+
+# (system, code) -> the DRUGS row it names, and each row's place in the table.
+_DRUG_CODES = {
+    (system, code): name
+    for name, (rxnorm, atc, _stems) in reversed(DRUGS.items())
+    for system, codes in ((RXNORM, rxnorm), (ATC, atc))
+    for code in codes
+}
+_DRUG_ORDER = {name: place for place, name in enumerate(DRUGS)}
 
 
 def codes_in(concept: Any, system: str) -> list[str]:
