@@ -395,8 +395,12 @@ def _texts(concept: Any) -> list[str]:
 def concept_text(concept: Any) -> str:
     """A CodeableConcept's text, else its first display, else its first code: for notes
     (the name of a code, never a patient value); "uncoded" when there is none."""
-    codes: list[str] = [c["code"] for c in codings(concept) if isinstance(c.get("code"), str)]
-    return next(iter(_texts(concept) + codes), "uncoded")
+    found = codings(concept)
+    names = (as_dict(concept).get("text"), *(c.get("display") for c in found))
+    return next(
+        (name for name in (*names, *(c.get("code") for c in found)) if isinstance(name, str)),
+        "uncoded",
+    )
 
 
 def _key(coding: dict[str, Any]) -> tuple[Any, Any]:
