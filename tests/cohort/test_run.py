@@ -325,7 +325,7 @@ def test_progress_bar_only_on_a_terminal_and_output_unchanged(
     out = tmp_path / "tty.ndjson"
     leader, follower = pty.openpty()
     command = [sys.executable, "-m", "bonecds", "batch", str(cohort_file), "--out", str(out)]
-    command += ["--workers", "1", "--as-of", AS_OF.isoformat(), "--rules", str(RULES)]
+    command += ["--workers", "2", "--as-of", AS_OF.isoformat(), "--rules", str(RULES)]
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
     child = subprocess.Popen(command, stderr=follower, stdout=subprocess.DEVNULL, env=env)
     os.close(follower)
