@@ -21,6 +21,7 @@ from bonecds import Knowledge, evaluate
 from bonecds.cli.app import app
 from bonecds.cohort import run as batch_module
 from bonecds.cohort import runners as runners_module
+from bonecds.cohort.output import OutputShape
 from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
 from bonecds.errors import InputError
 from bonecds.testing.synthetic import synthetic_cohort
@@ -35,6 +36,7 @@ BAD_LINES = {
     46: json.dumps({"ecog": 1, "nickname": SECRET}),
 }
 runner = CliRunner()
+SUMMARY = OutputShape("summary")
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +206,36 @@ def test_resume_refuses_a_different_run(
     changed.write_bytes(cohort_file.read_bytes() + b"{}\n")
     with pytest.raises(InputError, match="input_size"):
         run_batch(BatchOptions(changed, out, resume=True), knowledge)
+    # The same input with another output: resuming would append Chinese reports to English
+    # ones, or CSV rows to JSON lines.
+    run_batch(BatchOptions(cohort_file, out, as_of=AS_OF), knowledge)
+    for shape, changed_field in ((OutputShape(language="zh"), "language"), (SUMMARY, "format")):
+        with pytest.raises(InputError, match=changed_field):
+            run_batch(BatchOptions(cohort_file, out, resume=True, shape=shape), knowledge)
+
+
+def test_batch_writes_reports_in_the_language_asked(
+    cohort_file: Path, knowledge: Knowledge, tmp_path: Path
+) -> None:
+    """`--lang zh`: each line is the report evaluate(..., language="zh") gives, and a FHIR
+    record's mapping notes are in Chinese too."""
+    out = tmp_path / "zh.ndjson"
+    shape = OutputShape(language="zh")
+    run_batch(BatchOptions(cohort_file, out, as_of=AS_OF, shape=shape), knowledge)
+    reports = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    first_profile = next(iter(synthetic_cohort(120, seed=5)))
+    expected = evaluate(first_profile, knowledge, AS_OF, language="zh")
+    assert reports[0] == json.loads(expected.to_json())
+    assert {report["language"] for report in reports} == {"zh"}
+    export = tmp_path / "export"
+    export.mkdir()
+    _bulk_export(export)
+    fhir = tmp_path / "fhir-zh.ndjson"
+    run_batch(BatchOptions(export, fhir, as_of=AS_OF, shape=shape), knowledge)
+    first = json.loads(fhir.read_text(encoding="utf-8").splitlines()[0])
+    notes = [n["text"] for n in first["notes"] if n["rules"] == ["fhir-mapping"]]
+    assert notes
+    assert all("\uff1a" in note and "not used" not in note for note in notes), notes
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
@@ -223,6 +255,10 @@ def test_cli_batch_writes_reports_and_a_summary(cohort_file: Path, tmp_path: Pat
     assert "errors:" in stdout
     assert SECRET not in stdout
     assert len(out.read_text().splitlines()) == 120
+    chinese = tmp_path / "zh.ndjson"
+    code, _, stderr = _cli(str(cohort_file), "-o", str(chinese), "-w", "1", "--lang", "zh")
+    assert code == 0, stderr
+    assert json.loads(chinese.read_text(encoding="utf-8").splitlines()[0])["language"] == "zh"
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bonecds.cli._options import AsOfOption, RulesOption, as_of_date
+from bonecds.cli._options import AsOfOption, LangOption, Language, RulesOption, as_of_date
 
 __all__ = ["register"]
 
 if TYPE_CHECKING:
+    from bonecds.cohort.output import OutputShape
     from bonecds.cohort.run import BatchOptions, RunnerFactory, Summary
 
 EXIT_INTERRUPTED = 130
@@ -87,13 +88,15 @@ def register(app: typer.Typer, errors_as_exit: Callable[[], AbstractContextManag
                 "parquet: the same rows (needs bonecds[parquet]); html: one page per patient.",
             ),
         ] = BatchFormat.json,
+        lang: LangOption = Language.en,
     ) -> None:
         """Evaluate a cohort: NDJSON profiles in, one JSON report per line out, input order."""
         with errors_as_exit():
             from bonecds.api import load_knowledge
             from bonecds.cohort.run import BatchInterrupted, run_batch
 
-            options = _options(input_path, out, errors, workers, as_of, resume, output_format)
+            shape = _shape(output_format, lang, out)
+            options = _options(input_path, out, errors, workers, as_of, resume, shape)
             knowledge = load_knowledge(rules)
             factory = _runner(engine, scheduler, options)
             try:
@@ -112,9 +115,8 @@ def _options(
     workers: int | None,
     as_of: str | None,
     resume: bool,
-    output_format: BatchFormat,
+    shape: OutputShape,
 ) -> BatchOptions:
-    from bonecds.cohort.output import OutputShape
     from bonecds.cohort.run import BatchOptions
     from bonecds.cohort.runners import default_workers
 
@@ -125,8 +127,15 @@ def _options(
         errors=errors,
         workers=workers or default_workers(),
         resume=resume,
-        shape=OutputShape(output_format.value, str(out) if output_format == "html" else ""),
+        shape=shape,
     )
+
+
+def _shape(output_format: BatchFormat, language: Language, out: Path) -> OutputShape:
+    from bonecds.cohort.output import OutputShape
+
+    directory = str(out) if output_format == "html" else ""
+    return OutputShape(output_format.value, directory, language.value)
 
 
 def _runner(engine: Engine, scheduler: str | None, options: BatchOptions) -> RunnerFactory | None:

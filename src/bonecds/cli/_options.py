@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,20 @@ import typer
 
 from bonecds.errors import InputError
 
-__all__ = ["AsOfOption", "RulesOption", "as_of_date"]
+__all__ = ["AsOfOption", "LangOption", "Language", "RulesOption", "as_of_date"]
 
 RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="Rules directory (default: $BONECDS_RULES or ./rules)."),
 ]
+
+
+class Language(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+LangOption = Annotated[Language, typer.Option("--lang", help="Report language: en or zh.")]
 AsOfOption = Annotated[
     str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default: today).")
 ]

@@ -25,7 +25,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
-from bonecds.cli._options import AsOfOption, RulesOption, as_of_date
+from bonecds.cli._options import AsOfOption, LangOption, Language, RulesOption, as_of_date
 from bonecds.errors import InputError, InternalError, printable
 
 if TYPE_CHECKING:
@@ -50,11 +50,6 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
     markdown = "markdown"
     html = "html"
-
-
-class Language(StrEnum):
-    en = "en"
-    zh = "zh"
 
 
 class SchemaName(StrEnum):
@@ -120,9 +115,7 @@ def evaluate_command(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the conditions and values behind each output.")
     ] = False,
-    lang: Annotated[
-        Language, typer.Option("--lang", help="Report language: en or zh.")
-    ] = Language.en,
+    lang: LangOption = Language.en,
     as_of: AsOfOption = None,
     why_not_option: Annotated[
         str | None, typer.Option("--why-not", help="Explain why OPTION was or was not proposed.")

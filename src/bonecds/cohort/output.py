@@ -54,10 +54,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class OutputShape:
-    """How each record is written; `directory` holds the HTML pages of the `html` format."""
+    """How each record is written: its format and report language; `directory` holds the HTML
+    pages of the `html` format."""
 
     format: str = "json"
     directory: str = ""
+    language: str = "en"
 
     def encode(self, line: int, data: dict[str, Any], links: dict[str, str]) -> bytes:
         """One record's bytes for the output stream (one line, with its newline)."""

@@ -240,6 +240,8 @@ class _Checkpoint:
     ruleset: str
     knowledge_version: str
     engine_version: str
+    format: str = "json"  # what the output holds: a resumed run must write the same
+    language: str = "en"
     lines_done: int = 0
     output_bytes: int = 0
     errors_bytes: int = 0
@@ -257,11 +259,27 @@ def _new_checkpoint(options: BatchOptions, knowledge: Knowledge, as_of: dt.date)
         ruleset=knowledge.ruleset_name,
         knowledge_version=knowledge.base.version,
         engine_version=ENGINE_VERSION,
+        format=options.shape.format,
+        language=options.shape.language,
     )
 
 
+# What makes a checkpoint this run's: the same input, rules and output (the date is checked
+# only when --as-of is given again).
+_RUN_IDENTITY = (
+    "input",
+    "input_size",
+    "input_mtime_ns",
+    "ruleset",
+    "knowledge_version",
+    "format",
+    "language",
+)
+
+
 def _load_checkpoint(options: BatchOptions, fresh: _Checkpoint, as_of_given: bool) -> _Checkpoint:
-    """The saved checkpoint, if it belongs to this very run (same input, date and rules)."""
+    """The saved checkpoint, if it belongs to this very run (same input, date, rules and
+    output)."""
     path = options.checkpoint_path
     try:
         saved = _Checkpoint(**json.loads(path.read_text(encoding="utf-8")))
@@ -269,11 +287,7 @@ def _load_checkpoint(options: BatchOptions, fresh: _Checkpoint, as_of_given: boo
         raise InputError(f"nothing to resume: {path} does not exist") from None
     except (ValueError, TypeError):
         raise InputError(f"{path} is not a bonecds batch checkpoint") from None
-    mismatched = [
-        name
-        for name in ("input", "input_size", "input_mtime_ns", "ruleset", "knowledge_version")
-        if getattr(saved, name) != getattr(fresh, name)
-    ]
+    mismatched = [name for name in _RUN_IDENTITY if getattr(saved, name) != getattr(fresh, name)]
     if as_of_given and saved.as_of != fresh.as_of:
         mismatched.append("as_of")
     if saved.lines_done and not _has_bytes(options, saved):

@@ -58,7 +58,7 @@ def evaluate_chunk(
     reports, errors, tops, kinds, bad = [], [], [], [], 0
     links = _links(knowledge) if shape.format == "html" else {}
     for line_number, raw in chunk:
-        outcome = _evaluate_record(raw, knowledge, as_of, traced=shape.format == "html")
+        outcome = _evaluate_record(raw, knowledge, as_of, shape)
         if isinstance(outcome, dict):
             reports.append(shape.encode(line_number, outcome, links))
             tops.append(outcome["ranked"][0]["id"] if outcome["ranked"] else "(none ranked)")
@@ -74,20 +74,21 @@ def evaluate_chunk(
 
 
 def _evaluate_record(
-    raw: bytes, knowledge: Knowledge, as_of: dt.date, traced: bool = False
+    raw: bytes, knowledge: Knowledge, as_of: dt.date, shape: OutputShape = FULL_REPORT
 ) -> dict[str, Any] | list[tuple[str, str]]:
-    """The report's data (`traced`: with the explanations an HTML page shows), or the problems
-    as (field path, message) pairs."""
+    """The report's data in the shape's language (with the explanations an HTML page shows),
+    or the problems as (field path, message) pairs."""
+    language = shape.language
     try:
         mapping = patient_from(_loads(raw), _SOURCE)
         # Serialised at once and never changed: the shared data needs no copy (api.py).
         report = (
-            evaluate(mapping.profile, knowledge, as_of, explain=True).to_data()
-            if traced
-            else shared_report_data(mapping.profile, knowledge, as_of)
+            evaluate(mapping.profile, knowledge, as_of, explain=True, language=language).to_data()
+            if shape.format == "html"
+            else shared_report_data(mapping.profile, knowledge, as_of, language=language)
         )
         if mapping.notes:  # a FHIR record's: what it held that was not used, and why
-            report["notes"] = [*report["notes"], *map(mapping_note, mapping.texts())]
+            report["notes"] = [*report["notes"], *map(mapping_note, mapping.texts(language))]
     except UnicodeDecodeError:
         return [("<record>", "not UTF-8 text")]
     except json.JSONDecodeError as error:
