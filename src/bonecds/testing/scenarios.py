@@ -39,25 +39,25 @@ class Expectation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     first: str | None = None
-    ranked: list[str] = Field(default_factory=list)
-    not_ranked: list[str] = Field(default_factory=list)
-    emergencies: list[str] = Field(default_factory=list)
-    contraindicated: list[str] = Field(default_factory=list)
-    not_contraindicated: list[str] = Field(default_factory=list)
-    conditional: dict[str, list[str]] = Field(default_factory=dict)
-    not_conditional: list[str] = Field(default_factory=list)
-    cautions: list[str] = Field(default_factory=list)
-    not_cautions: list[str] = Field(default_factory=list)
-    data_requests: list[str] = Field(default_factory=list)
-    not_data_requests: list[str] = Field(default_factory=list)
-    context: list[str] = Field(default_factory=list)
-    not_context: list[str] = Field(default_factory=list)
-    rules_fired: list[str] = Field(default_factory=list)
-    rules_silent: list[str] = Field(default_factory=list)
-    order: list[tuple[str, str]] = Field(default_factory=list)
-    dose_mg: dict[str, float | None] = Field(default_factory=dict)
-    schedule_weeks: dict[str, float | None] = Field(default_factory=dict)
-    score: dict[str, int] = Field(default_factory=dict)
+    ranked: list[str] = []
+    not_ranked: list[str] = []
+    emergencies: list[str] = []
+    contraindicated: list[str] = []
+    not_contraindicated: list[str] = []
+    conditional: dict[str, list[str]] = {}
+    not_conditional: list[str] = []
+    cautions: list[str] = []
+    not_cautions: list[str] = []
+    data_requests: list[str] = []
+    not_data_requests: list[str] = []
+    context: list[str] = []
+    not_context: list[str] = []
+    rules_fired: list[str] = []
+    rules_silent: list[str] = []
+    order: list[tuple[str, str]] = []
+    dose_mg: dict[str, float | None] = {}
+    schedule_weeks: dict[str, float | None] = {}
+    score: dict[str, int] = {}
     notes: int | None = None
 
 
