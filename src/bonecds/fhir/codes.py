@@ -381,7 +381,7 @@ def resolve_medication(request: dict[str, Any], index: dict[str, Any]) -> dict[s
 def is_dental_procedure(resource: dict[str, Any]) -> bool:
     """An invasive dental procedure, by (U) code or by text (terminology.md §3, §7)."""
     code = resource.get("code")
-    if any((c.get("system"), c.get("code")) in DENTAL_CODES for c in codings(code)):
+    if any(_key(c) in DENTAL_CODES for c in codings(code)):
         return True
     text = " ".join(_texts(code)).lower()
     return any(stem in text for stem in DENTAL_TEXT)
