@@ -235,7 +235,7 @@ def _canonical_json(
         fields = _plain_fields(model)
         if omit:
             fields = {key: value for key, value in fields.items() if key not in omit}
-        return orjson.dumps(fields, default=_plain_fields, option=_CANONICAL).decode() + "\n"
+        return orjson.dumps(fields, default=_plain_fields, option=_CANONICAL).decode()
     except TypeError:  # what orjson would write otherwise than the json module
         return json.dumps(to_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -246,6 +246,7 @@ def _canonical_json(
 # surrogates and non-str keys. Everything else goes to `_plain_fields`, which refuses it too.
 _CANONICAL = (
     orjson.OPT_INDENT_2
+    | orjson.OPT_APPEND_NEWLINE
     | orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
@@ -264,11 +265,15 @@ def _plain_fields(item: Any) -> dict[str, Any]:
     fields: dict[str, Any] = item.__dict__
     for name, declared_float in checked:
         value = fields[name]
-        if declared_float and value is not None and value.__class__ is not float:
+        kind = value.__class__
+        if declared_float and value is not None and kind is not float:
             raise TypeError
-        if not _plain(value):
+        if kind not in _ATOMS and not _plain(value):
             raise TypeError
     return fields
+
+
+_ATOMS = frozenset((str, int, bool, type(None)))  # always plain: most values, checked first
 
 
 def _plain(value: Any) -> bool:
