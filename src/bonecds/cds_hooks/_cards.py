@@ -22,6 +22,7 @@ from bonecds.cds_hooks._models import (
     Source,
     Suggestion,
 )
+from bonecds.cds_hooks._words import AGENT_NAMES, STATES, WORDS
 from bonecds.fhir.orders import DraftOrder
 from bonecds.report.model import CitationOut, PatientValue, Report
 
@@ -58,29 +59,33 @@ AGENT_OPTIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "pamidronate": (("pamidronate", 0.0),),
     "ibandronate": (("ibandronate", 0.0),),
 }
-AGENT_LABELS = {
-    "zoledronic_acid": "Zoledronic acid",
-    "denosumab": "Denosumab",
-    "pamidronate": "Pamidronate",
-    "ibandronate": "Ibandronic acid",
-}
 
 
 @dataclass
 class CardContext:
-    """What the cards need besides the report: identity, source and the data behind them."""
+    """What the cards need besides the report: identity, source, the data behind them, and
+    the language of the report (the cards' frame is written in it too)."""
 
     hook_instance: str
     source: Source
     dates: dict[str, str] = field(default_factory=dict)
     data_notes: list[str] = field(default_factory=list)
+    language: str = "en"
+
+    def say(self, key: str, **slots: Any) -> str:
+        return WORDS[self.language][key].format(**slots)
+
+    def agent(self, order: DraftOrder) -> str:
+        return AGENT_NAMES[self.language][order.agent]
 
 
 def patient_view_cards(report: Report, ctx: CardContext) -> CdsResponse:
     """Bone-health overview: emergencies, contraindications, cautions, options, missing data."""
     cards = _emergencies(report, ctx)
     cards += [_contraindication(item, None, ctx) for item in report.contraindicated]
-    cards += [_caution(item, ctx) for item in report.cautions]
+    labels = {item.id: item.label for item in report.ranked}
+    labels |= {item.id: item.label for item in report.contraindicated}
+    cards += [_caution(item, ctx, labels=labels) for item in report.cautions]
     cards += _options(report, ctx) + _requests(report.data_requests, None, ctx)
     return CdsResponse(cards=[*cards, *_data_card(ctx)])
 
@@ -109,7 +114,14 @@ def _order_options(order: DraftOrder) -> set[str]:
 def _emergencies(report: Report, ctx: CardContext) -> list[Card]:
     emergencies = [item for item in report.ranked if item.kind == "emergency"]
     return [
-        _card(ctx, f"emergency|{e.id}", "critical", f"Emergency: {e.label}", [e.rationale], e)
+        _card(
+            ctx,
+            f"emergency|{e.id}",
+            "critical",
+            ctx.say("emergency", label=e.label),
+            [e.rationale],
+            e,
+        )
         for e in emergencies
     ]
 
@@ -121,14 +133,15 @@ def _contraindication(item: Any, order: DraftOrder | None, ctx: CardContext) -> 
         [r.rule for r in reasons],
         [c for r in reasons for c in r.citations],
     )
-    head = f"{AGENT_LABELS[order.agent]} order" if order else item.label
-    body = [f"{r.text} (rule `{r.rule}`)" for r in reasons]
+    head = ctx.say("order", agent=ctx.agent(order)) if order else item.label
+    body = [ctx.say("rule", text=r.text, rule=r.rule) for r in reasons]
     key = f"contra|{item.id}|{order.reference if order else ''}"
-    card = _card(ctx, key, "warning", f"{head}: {reasons[0].text}", body, evidence)
+    summary = ctx.say("head", head=head, text=reasons[0].text)
+    card = _card(ctx, key, "warning", summary, body, evidence)
     if order is None or order.reference.endswith("]"):
         return card  # no id: a delete action could not name the order
-    action = Action(type="delete", description="Remove the draft order", resourceId=order.reference)
-    return _suggest(card, ctx, f"Remove this {AGENT_LABELS[order.agent].lower()} order", action)
+    action = Action(type="delete", description=ctx.say("remove_action"), resourceId=order.reference)
+    return _suggest(card, ctx, ctx.say("remove", agent_lower=ctx.agent(order).lower()), action)
 
 
 def _dose_check(report: Report, order: DraftOrder, ctx: CardContext) -> list[Card]:
@@ -139,17 +152,19 @@ def _dose_check(report: Report, order: DraftOrder, ctx: CardContext) -> list[Car
         return []
     if abs(dose.amount - order.dose_mg) < 1e-9 or dose.unit != "mg":
         return []
-    summary = f"{AGENT_LABELS[order.agent]} {order.dose_mg:g} mg ordered; {dose.text}"
-    body = [f"Ordered: {order.dose_mg:g} mg. Recommended: {dose.text}.", item.rationale]
+    ordered = f"{order.dose_mg:g}"
+    summary = ctx.say("dose_summary", agent=ctx.agent(order), ordered=ordered, dose=dose.text)
+    body = [ctx.say("dose_body", ordered=ordered, dose=dose.text), item.rationale]
     evidence = _Evidence(item.patient_values, dose.rules, item.citations)
     card = _card(ctx, f"dose|{order.reference}", "warning", summary, body, evidence)
     updated = _with_dose(order, dose.amount)
     if updated is None or order.reference.endswith("]") or order.problems:
         return [card]
+    amount = f"{dose.amount:g}"
     action = Action(
-        type="update", description=f"Set the dose to {dose.amount:g} mg", resource=updated
+        type="update", description=ctx.say("dose_action", amount=amount), resource=updated
     )
-    return [_suggest(card, ctx, f"Change the dose to {dose.amount:g} mg", action)]
+    return [_suggest(card, ctx, ctx.say("dose_label", amount=amount), action)]
 
 
 def _with_dose(order: DraftOrder, amount: float) -> dict[str, Any] | None:
@@ -162,20 +177,33 @@ def _with_dose(order: DraftOrder, amount: float) -> dict[str, Any] | None:
     return resource
 
 
-def _caution(item: Any, ctx: CardContext, order: DraftOrder | None = None) -> Card:
-    head = f"{AGENT_LABELS[order.agent]} order: " if order else _topic(item.applies_to)
+def _caution(
+    item: Any,
+    ctx: CardContext,
+    order: DraftOrder | None = None,
+    labels: dict[str, str] | None = None,
+) -> Card:
+    topic = (
+        ctx.say("order", agent=ctx.agent(order))
+        if order
+        else _topic(item.applies_to, ctx, labels or {})
+    )
+    head = topic + ctx.say("colon") if topic else ""
     key = f"caution|{item.id}|{order.reference if order else ''}"
     return _card(ctx, key, "warning", head + item.text, [item.text], item)
 
 
-def _topic(applies_to: list[str]) -> str:
-    """A summary prefix naming what a caution is about, so its first sentence stands alone."""
+def _topic(applies_to: list[str], ctx: CardContext, labels: dict[str, str]) -> str:
+    """What a caution is about, for its summary to stand alone: its one option (in English the
+    id as words, elsewhere the report's label), or the bone-modifying agents together."""
     options = [option for option in applies_to if option != "patient"]
     bma = {option for options in AGENT_OPTIONS.values() for option, _ in options}
     if len(options) == 1:
-        return options[0].replace("-", " ").capitalize() + ": "
+        if ctx.language == "en":
+            return options[0].replace("-", " ").capitalize()
+        return labels.get(options[0], options[0])
     if options and set(options) <= bma:
-        return "Bone-modifying agents: "
+        return ctx.say("bma")
     return ""
 
 
@@ -185,21 +213,32 @@ def _options(report: Report, ctx: CardContext) -> list[Card]:
         return []
     lines = []
     for item in options:
-        dose = f" Dose: {item.dose.text}." if item.dose else ""
-        when = f" Conditional on: {', '.join(item.conditional_on)}." if item.conditional_on else ""
+        dose = ctx.say("dose", dose=item.dose.text) if item.dose else ""
+        fields = ", ".join(item.conditional_on)
+        when = ctx.say("conditional", fields=fields) if item.conditional_on else ""
         lines.append(
-            f"{item.rank}. **{_md(item.label)}** ({_md(item.strength)}). "
-            f"{_md(item.rationale)}{_md(dose)}{when}"
+            ctx.say(
+                "option_line",
+                rank=item.rank,
+                label=_md(item.label),
+                strength=_md(item.strength),
+                rationale=_md(item.rationale),
+                dose=_md(dose),
+                conditional=when,
+            )
         )
-    lines += [f"- Context: **{_md(c.label)}**: {_md(c.rationale)}" for c in report.context]
-    lines += [f"- Note: {_md(n.text)}" for n in report.notes]
-    names = ", ".join(item.label for item in options)
+    lines += [
+        ctx.say("context_line", label=_md(c.label), rationale=_md(c.rationale))
+        for c in report.context
+    ]
+    lines += [ctx.say("note_line", text=_md(n.text)) for n in report.notes]
+    names = ctx.say("list").join(item.label for item in options)
     evidence = _Evidence(
         [v for item in options for v in item.patient_values],
         [r for item in options for r in item.rules],
         [c for item in options for c in item.citations],
     )
-    summary = f"Bone-health options, best first: {names}"
+    summary = ctx.say("options", names=names)
     return [_card(ctx, "options", "info", summary, lines, evidence, escaped=True)]
 
 
@@ -207,30 +246,30 @@ def _requests(requests: list[Any], order: DraftOrder | None, ctx: CardContext) -
     if not requests:
         return []
     urgent = order is not None or any(r.urgent for r in requests)
-    head = f"Before signing {AGENT_LABELS[order.agent].lower()}" if order else "Missing data"
+    agent_lower = ctx.agent(order).lower() if order else ""
+    head = ctx.say("before_signing", agent_lower=agent_lower) if order else ctx.say("missing")
     fields = ", ".join(r.field for r in requests)
-    lines = [f"`{r.field}`: {r.reason} (decides: {', '.join(r.gates)})" for r in requests]
+    lines = [
+        ctx.say("request_line", field=r.field, reason=r.reason, gates=", ".join(r.gates))
+        for r in requests
+    ]
     key = f"requests|{order.reference if order else ''}"
     evidence = _Evidence(rules=[rule for r in requests for rule in r.rules])
-    return [_card(ctx, key, "warning" if urgent else "info", f"{head}: {fields}", lines, evidence)]
+    summary = ctx.say("head", head=head, text=fields)
+    return [_card(ctx, key, "warning" if urgent else "info", summary, lines, evidence)]
 
 
 def _unchecked(order: DraftOrder, ctx: CardContext) -> Card:
-    name = AGENT_LABELS[order.agent]
-    text = (
-        f"bonecds proposes no {name.lower()} for this patient from the recorded data (no "
-        "bone-metastasis or other indication found), so its safety checks did not run. Check "
-        "the indication and the missing-data card."
-    )
-    summary = f"{name} order not checked: no indication found in the record"
+    name = ctx.agent(order)
+    text = ctx.say("unchecked_text", agent_lower=name.lower())
+    summary = ctx.say("unchecked", agent=name)
     return _card(ctx, f"unchecked|{order.reference}", "info", summary, [text])
 
 
 def _data_card(ctx: CardContext) -> list[Card]:
     if not ctx.data_notes:
         return []
-    summary = "Data bonecds used and could not use for this patient"
-    return [_card(ctx, "data", "info", summary, ctx.data_notes)]
+    return [_card(ctx, "data", "info", ctx.say("data"), ctx.data_notes)]
 
 
 @dataclass(frozen=True)
@@ -256,13 +295,14 @@ def _card(
     sections = [line if escaped else _md(line) for line in body if line]
     if evidence.patient_values:
         values = "\n".join(_value(v, ctx) for v in evidence.patient_values)
-        sections.append(f"**Patient values used**\n\n{values}")
+        sections.append(f"{ctx.say('values')}\n\n{values}")
     if evidence.rules:
-        sections.append("**Rules**: " + ", ".join(f"`{r}`" for r in dict.fromkeys(evidence.rules)))
+        rules = ", ".join(f"`{r}`" for r in dict.fromkeys(evidence.rules))
+        sections.append(ctx.say("rules") + rules)
     if evidence.citations:
         cited = dict.fromkeys(_citation(c) for c in evidence.citations)
-        sections.append("**Sources**\n\n" + "\n".join(cited))
-    sections.append("_bonecds is a research prototype, not a medical device: check every card._")
+        sections.append(ctx.say("sources") + "\n\n" + "\n".join(cited))
+    sections.append(ctx.say("notice"))
     reasons = [
         Coding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
         for code in _CARD_REASONS[indicator]
@@ -283,11 +323,13 @@ def _citation(citation: CitationOut) -> str:
 
 
 def _value(value: PatientValue, ctx: CardContext) -> str:
-    shown = "unknown" if value.value is None else value.value
-    shown = {True: "yes", False: "no"}.get(shown, shown) if isinstance(shown, bool) else shown
-    shown = ", ".join(map(str, shown)) if isinstance(shown, list) else shown
+    shown = ctx.say("unknown") if value.value is None else value.value
+    if isinstance(shown, bool):
+        shown = ctx.say("yes" if shown else "no")
+    if isinstance(shown, list):  # known; an empty list is "none", never a blank
+        shown = ", ".join(map(str, shown)) or ctx.say("none")
     date = next((d for f, d in ctx.dates.items() if value.field.startswith(f)), "")
-    on = f" (data of {date[:10]})" if date else ""
+    on = ctx.say("dated", date=date[:10]) if date else ""
     return f"- `{value.field}`: {_md(str(shown))} {_md(value.unit)}".rstrip() + on
 
 
@@ -304,7 +346,7 @@ def _suggest(card: Card, ctx: CardContext, label: str, action: Action) -> Card:
 
 def _summary(text: str) -> str:
     """One sentence under 140 characters, cut at a word with an ellipsis when longer."""
-    text = re.split(r"(?<=\.)\s", " ".join(text.split()), maxsplit=1)[0]
+    text = re.split(r"(?<=\.)\s|(?<=。)", " ".join(text.split()), maxsplit=1)[0]
     if len(text) < SUMMARY_LIMIT:
         return text
     cut = text[: SUMMARY_LIMIT - 2].rsplit(" ", 1)[0].rstrip(",;:-")
@@ -326,7 +368,13 @@ def _copy(value: Any) -> Any:
     return [_copy(v) for v in value] if isinstance(value, list) else value
 
 
-def state_notes(states: dict[str, Prefetched], notes: list[str]) -> list[str]:
+def state_notes(states: dict[str, Prefetched], notes: list[str], language: str = "en") -> list[str]:
     """The data card's lines: every prefetch key's state, then the mapping remarks."""
-    lines = [states[key].describe(key) for key in sorted(states)]
-    return lines + [f"Mapping: {note}" for note in notes]
+    words = WORDS[language]
+    lines = []
+    for key in sorted(states):
+        state = states[key]
+        shown = state.state in ("data", "fetched")
+        count = words["resources"].format(count=len(state.resources)) if shown else ""
+        lines.append(f"`{key}`{words['colon']}{STATES[language][state.state]}{count}")
+    return lines + [words["mapping"].format(note=note) for note in notes]

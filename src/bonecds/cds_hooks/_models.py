@@ -265,15 +265,6 @@ PREFETCH: dict[str, str] = {
 REQUIRED_PREFETCH = ("patient", "conditions", "labs", "medications")
 
 PrefetchState = Literal["data", "fetched", "null", "empty", "absent", "error", "partial"]
-_STATE_TEXT = {
-    "data": "supplied by the EHR",
-    "fetched": "fetched from the FHIR server",
-    "null": "the EHR reported no data (null)",
-    "empty": "the EHR searched and found none (empty Bundle)",
-    "absent": "not supplied and not fetched: treated as unknown",
-    "error": "the EHR reported an error (OperationOutcome): treated as unknown",
-    "partial": "only a first page was supplied: treated as unknown",
-}
 
 
 @dataclass(frozen=True)
@@ -286,10 +277,6 @@ class Prefetched:
     @property
     def usable(self) -> bool:
         return self.state in ("data", "fetched", "null", "empty")
-
-    def describe(self, key: str) -> str:
-        count = f" ({len(self.resources)} resources)" if self.state in ("data", "fetched") else ""
-        return f"`{key}`: {_STATE_TEXT[self.state]}{count}"
 
 
 def classify_prefetch(value: Any, present: bool) -> Prefetched:

@@ -50,10 +50,12 @@ from bonecds.cds_hooks._models import (
     classify_prefetch,
     resolve_template,
 )
+from bonecds.cds_hooks._words import WORDS
 from bonecds.cds_hooks.auth import TokenVerifier, TrustedIssuer
 from bonecds.errors import ProfileError
 from bonecds.fhir.orders import read_draft_orders
 from bonecds.fhir.read import map_resources, parse_resources
+from bonecds.knowledge.i18n import LANGUAGES
 from bonecds.profile.model import (
     PatientProfile,
     mark_duplicates,
@@ -236,10 +238,8 @@ class CdsService:
         self.verifier = TokenVerifier(config.issuers, self.store)
         self.audit = AuditStore(config.audit_db) if config.audit_db is not None else None
         self.base = config.base_url.rstrip("/")
-        self.source = Source(
-            label="bonecds (research prototype, not a medical device)",
-            url=config.source_url or f"{self.base}/about",
-        )
+        url = config.source_url or f"{self.base}/about"
+        self.sources = {lang: Source(label=WORDS[lang]["source"], url=url) for lang in LANGUAGES}
 
     def authorize(self, request: Request, audience: list[str]) -> None:
         if "access_token" in request.query_params:  # refused before any check spends its jti
@@ -255,7 +255,9 @@ class CdsService:
             log.info("authentication refused: %s", reason)
             raise _Problem(401, "login", [])  # no detail for the client (BP §JWT)
 
-    def invoke(self, service: ServiceDescriptor, payload: Any) -> dict[str, Any]:
+    def invoke(
+        self, service: ServiceDescriptor, payload: Any, language: str = "en"
+    ) -> dict[str, Any]:
         hook_request, context = _validated(service, payload)
         if isinstance(context, OrderSignContext) and not _may_order_a_bma(context):
             return {"cards": []}  # nothing to check: no FHIR fetches, no evaluation
@@ -267,20 +269,20 @@ class CdsService:
         complete = frozenset({"medications"} if "medications" in resources else ())
         today = self.config.today()
         mapping = map_resources(parsed, today, patient_id=context.patientId, complete=complete)
-        notes = state_notes(states, mapping.texts("en"))  # the cards are written in English
+        notes = state_notes(states, mapping.texts(language), language)
         profile, drafts = mapping.profile, None
         if isinstance(context, OrderSignContext):
             selections = context.selections if isinstance(context, OrderSelectContext) else None
             index = {f"{r['resourceType']}/{r.get('id')}": r for r in parsed}
             drafts = read_draft_orders(context.draftOrders, selections, index)
             profile = _after_signing(profile, drafts.agents, drafts.dental_planned)
-            notes += [f"Draft order: {problem}" for problem in drafts.problems]
-        report = evaluate(profile, self.knowledge, today)
+            notes += [WORDS[language]["draft"].format(problem=p) for p in drafts.problems]
+        report = evaluate(profile, self.knowledge, today, language=language)
         if self.audit is not None:
             self.audit.add(service.id, report_record(profile, self.knowledge, today, report))
-        ctx = CardContext(
-            hook_request.hookInstance, self.source, _dates(report, mapping.dates), notes
-        )
+        dates = _dates(report, mapping.dates)
+        source = self.sources[language]
+        ctx = CardContext(hook_request.hookInstance, source, dates, notes, language)
         if drafts is None:
             return patient_view_cards(report, ctx).to_data()
         return order_cards(report, drafts.orders, ctx).to_data()
@@ -455,11 +457,14 @@ def _routes(app: FastAPI, service: CdsService) -> None:
         # In a worker thread: a JWKS URL may have to be fetched (blocking I/O).
         await run_in_threadpool(service.authorize, request, [f"{base}/cds-services/{service_id}"])
         payload = await _json_body(request)
+        language = report_language(request.headers.get("accept-language"))
         started = time.perf_counter()
-        result = await run_in_threadpool(service.invoke, descriptor, payload)
+        result = await run_in_threadpool(service.invoke, descriptor, payload, language)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s: %d cards in %.0f ms", service_id, len(result["cards"]), elapsed)
-        return AsciiJSONResponse(result)
+        # The cards' language follows the request's header: caches must key on it.
+        headers = {"Content-Language": language, "Vary": "Accept-Language"}
+        return AsciiJSONResponse(result, headers=headers)
 
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> AsciiJSONResponse:
@@ -483,6 +488,34 @@ def _routes(app: FastAPI, service: CdsService) -> None:
             "Research prototype, not a medical device; every card must be checked by a clinician.\n"
             f"Knowledge base {report_version}. Documentation: docs/cds-hooks.md.\n"
         )
+
+
+_LANGUAGE_RANGE = re.compile(r"^([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)$")
+_QUALITY = re.compile(r"^[qQ]=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
+
+
+def report_language(header: str | None) -> str:
+    """The report language a request's `Accept-Language` prefers (RFC 9110 §12.5.4): of
+    bonecds' languages, the one of highest quality whose tag or prefix the header names (zh-CN
+    and zh-Hant are zh), the first named on a tie. English when the header is absent or
+    malformed, or names neither: the header is a preference, never a reason to refuse."""
+    best, quality = "en", 0.0
+    for item in (header or "")[:1024].split(","):
+        tag, *params = (part.strip() for part in item.split(";"))
+        weight = _quality(params)
+        primary = tag.split("-")[0].lower()
+        if _LANGUAGE_RANGE.match(tag) and primary in LANGUAGES and weight > quality:
+            best, quality = primary, weight
+    return best
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        found = _QUALITY.match(param)
+        if found is None:
+            return 0.0  # not a weight bonecds can read: the range counts for nothing
+        return float(found.group(1))
+    return 1.0
 
 
 def _service(service_id: str) -> ServiceDescriptor:
