@@ -22,6 +22,7 @@ from bonecds import Knowledge, evaluate
 from bonecds.cohort.runners import _evaluate_record
 from bonecds.engine.durable import run_engine
 from bonecds.engine.facts import Facts, to_facts
+from bonecds.engine.firing import Firing
 from bonecds.knowledge.model import (
     All,
     Any_,
@@ -95,16 +96,16 @@ class Pipelines:
     def engine_line(self, line: bytes) -> object:
         return _evaluate_record(line, self.knowledge, AS_OF)
 
-    def floor_line(self, line: bytes) -> object:
+    def floor_line(self, line: bytes) -> list[Firing]:
         return self.floor.firings(self.facts(json.loads(line)))
 
     def facts(self, data: dict[str, Any]) -> Facts:
         return to_facts(parse_profile(data), self.defaults)
 
-    def engine_match(self, facts: Facts) -> object:
+    def engine_match(self, facts: Facts) -> list[Firing]:
         return run_engine(self.knowledge, facts)
 
-    def floor_match(self, facts: Facts) -> object:
+    def floor_match(self, facts: Facts) -> list[Firing]:
         return self.floor.firings(facts)
 
     def evaluate(self, data: dict[str, Any]) -> object:

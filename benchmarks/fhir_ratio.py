@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,10 @@ def profile_text(bundle: dict[str, Any]) -> str:
     return json.dumps(profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
 
 
+# A Bundle, its JSON text, its profile's data, that profile's JSON text
+_Item = tuple[dict[str, Any], str, Any, str]
+
+
 def api_ratios(knowledge: Any, bundles: list[dict[str, Any]]) -> dict[str, float]:
     """Median CPU per report of each pipeline, interleaved in one run: from the parsed data
     `evaluate` and `bundle_to_profile` take (what an embedding EHR passes), and from JSON text
@@ -69,7 +74,7 @@ def api_ratios(knowledge: Any, bundles: list[dict[str, Any]]) -> dict[str, float
     def report(profile: Any) -> str:
         return evaluate(profile, knowledge, AS_OF).to_json()
 
-    pipelines = {
+    pipelines: dict[str, Callable[[_Item], str]] = {
         "fhir data": lambda item: report(bundle_to_profile(item[0], "bench")),
         "profile data": lambda item: report(item[2]),
         "fhir text": lambda item: report(bundle_to_profile(json.loads(item[1]), "bench")),
@@ -129,8 +134,8 @@ def main() -> None:
     bulk, ndjson, ratio = batch_ratio(
         knowledge, variants(json.loads(SAMPLE.read_text()), args.bulk)
     )
-    times = f"Bulk Data {bulk:.2f} s, NDJSON {ndjson:.2f} s CPU"
-    print(f"batch, {args.bulk} patients, 1 worker: {times}: {ratio:.2f}x")
+    shown = f"Bulk Data {bulk:.2f} s, NDJSON {ndjson:.2f} s CPU"
+    print(f"batch, {args.bulk} patients, 1 worker: {shown}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def _init_floor(knowledge_bytes: bytes) -> None:
 
 def _floor_chunk(chunk: list[tuple[int, bytes]]) -> int:
     pipes: Pipelines = _floor_state["pipes"]
-    return sum(len(pipes.floor_line(line)) for _, line in chunk)  # type: ignore[arg-type]
+    return sum(len(pipes.floor_line(line)) for _, line in chunk)
 
 
 def floor_rate(knowledge: Knowledge, source: Path, workers: int) -> float:

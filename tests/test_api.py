@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,7 +94,7 @@ def test_report_json_round_trips(knowledge: Knowledge) -> None:
     assert Report.model_validate(json.loads(report.to_json())) == report
 
 
-def _canonical(data: dict) -> str:
+def _canonical(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -197,7 +198,7 @@ profiles = st.fixed_dictionaries(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(profile=profiles)
-def test_report_invariants(profile: dict, knowledge: Knowledge) -> None:
+def test_report_invariants(profile: dict[str, Any], knowledge: Knowledge) -> None:
     report = evaluate(profile, knowledge, AS_OF)
     assert evaluate(profile, knowledge, AS_OF).to_json() == report.to_json()
     assert _canonical(evaluate_data(profile, knowledge, AS_OF)) == report.to_json()
@@ -213,8 +214,8 @@ def test_report_invariants(profile: dict, knowledge: Knowledge) -> None:
         assert item.rules
         assert item.citations
         assert set(item.conditional_on) <= requested, "every conditional field is asked for"
-    for item in report.contraindicated:
-        assert all(reason.citations and reason.rule for reason in item.reasons)
+    for excluded in report.contraindicated:
+        assert all(reason.citations and reason.rule for reason in excluded.reasons)
     for caution in report.cautions:
         assert caution.citations
 

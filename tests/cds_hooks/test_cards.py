@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bonecds import Knowledge, evaluate
 from bonecds.cds_hooks._cards import CardContext, order_cards, patient_view_cards
@@ -146,7 +146,7 @@ def feedback(outcome: str, stamp: str = "2021-12-11T10:05:31Z", **item: Any) -> 
     return {"feedback": [{"card": "c", "outcome": outcome, "outcomeTimestamp": stamp, **item}]}
 
 
-INVALID: dict[str, tuple[type, dict[str, Any]]] = {
+INVALID: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
     "summary of 140 characters": (Card, card(summary="x" * 140)),
     "empty summary": (Card, card(summary="")),
     "unknown indicator": (Card, card(indicator="hard-stop")),

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -42,7 +43,7 @@ def _run(cohort: Path, out: Path, knowledge: Knowledge, fmt: str, workers: int =
 @pytest.fixture(scope="module")
 def full_reports(
     cohort: Path, knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("json") / "reports.ndjson"
     _run(cohort, out, knowledge, "json")
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -54,7 +55,7 @@ def _summary_rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_summary_has_one_row_per_report_with_the_reports_ids_in_order(
-    cohort: Path, knowledge: Knowledge, tmp_path: Path, full_reports: list[dict[str, object]]
+    cohort: Path, knowledge: Knowledge, tmp_path: Path, full_reports: list[dict[str, Any]]
 ) -> None:
     out = tmp_path / "summary.csv"
     _run(cohort, out, knowledge, "summary")
@@ -63,13 +64,13 @@ def test_summary_has_one_row_per_report_with_the_reports_ids_in_order(
     assert len(rows) == len(full_reports) == 40
     assert "8" not in {row["line"] for row in rows}  # the bad record
     for row, report in zip(rows, full_reports, strict=True):
-        ranked = [item["id"] for item in report["ranked"]]  # type: ignore[attr-defined]
+        ranked = [item["id"] for item in report["ranked"]]
         assert row["patient_id"] == report["patient_id"]
         assert row["ranked"].split() == ranked
         assert row["first_option"] == (ranked[0] if ranked else "")
-        assert row["contraindicated"].split() == [c["id"] for c in report["contraindicated"]]  # type: ignore[attr-defined]
-        assert row["cautions"].split() == [c["id"] for c in report["cautions"]]  # type: ignore[attr-defined]
-        assert row["data_requests"].split() == [r["field"] for r in report["data_requests"]]  # type: ignore[attr-defined]
+        assert row["contraindicated"].split() == [c["id"] for c in report["contraindicated"]]
+        assert row["cautions"].split() == [c["id"] for c in report["cautions"]]
+        assert row["data_requests"].split() == [r["field"] for r in report["data_requests"]]
         assert row["knowledge_version"] == report["knowledge_version"]
         assert row["knowledge_digest"] == report["knowledge_digest"] == knowledge.base.digest
         assert row["knowledge_digest"].startswith("sha256:")

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from bonecds import Knowledge, evaluate
 from bonecds.cli.app import app
 from bonecds.cohort import run as batch_module
-from bonecds.cohort import runners as runners_module
 from bonecds.cohort.output import OutputShape
 from bonecds.cohort.run import BatchInterrupted, BatchOptions, run_batch
 from bonecds.errors import InputError
@@ -126,7 +125,8 @@ def start_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         used.append(str(method))
         return get_context(method)
 
-    monkeypatch.setattr(runners_module.multiprocessing, "get_context", recorded)
+    # runners calls multiprocessing.get_context through the module, so patching it here counts
+    monkeypatch.setattr(multiprocessing, "get_context", recorded)
     release = threading.Event()
     if request.param == "spawned":
         threading.Thread(target=release.wait, daemon=True).start()

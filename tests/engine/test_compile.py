@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import durable.engine as durable
 import pytest
@@ -27,7 +28,7 @@ class _Host(durable.Host):  # type: ignore[misc]
 HOST = _Host()
 
 
-def _fires(name: str, expression: dict, fact: dict) -> bool:
+def _fires(name: str, expression: dict[str, Any], fact: dict[str, Any]) -> bool:
     fired: list[int] = []
     sentinel = {"all": [{"p": {"t": "p"}}], "run": lambda c: None}  # see engine.py
     rules = {"r": {"all": [{"p": expression}], "run": lambda c: fired.append(1)}, "s": sentinel}
@@ -54,7 +55,7 @@ def _fires(name: str, expression: dict, fact: dict) -> bool:
     ],
     ids=["eq", "eq-false", "neq", "lt", "lte", "gt", "gte"],
 )
-def test_constant_comparison_on_a_missing_field_never_matches(expression: dict) -> None:
+def test_constant_comparison_on_a_missing_field_never_matches(expression: dict[str, Any]) -> None:
     # The compiler relies on this to treat unknown as "not met" without extra guards.
     name = f"missing_{abs(hash(str(expression)))}"
     assert not _fires(name, {"$and": [{"t": "p"}, expression]}, {"y": 0})
@@ -64,7 +65,7 @@ def test_field_reference_to_a_missing_field_does_match_so_it_is_guarded() -> Non
     assert _fires("ref_missing", {"$and": [{"t": "p"}, {"$lt": {"a": {"$m": "b"}}}]}, {"a": 1})
 
 
-def _ors(count: int) -> dict:
+def _ors(count: int) -> dict[str, Any]:
     items = [{"$or": [{"$lt": {f"f{i}": 5}}, {"$nex": {f"f{i}": 1}}]} for i in range(count)]
     return {"$and": [{"t": "p"}, *items]}
 

@@ -117,8 +117,8 @@ def test_each_per_ruleset_limit_splits_the_knowledge_base_with_the_same_firings(
         assert max(joins.values(), default=0) <= compiler.MAX_JOINS_PER_FACT
     split = _renamed(knowledge, f"{limit}_{value}")
     floor = Floor(knowledge)
-    for item in _facts(knowledge, 150, seed=43):
-        assert run_engine(split, item) == floor.firings(item)
+    for facts in _facts(knowledge, 150, seed=43):
+        assert run_engine(split, facts) == floor.firings(facts)
 
 
 def test_the_project_knowledge_base_needs_two_rulesets_today(knowledge: Knowledge) -> None:

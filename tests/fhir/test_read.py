@@ -521,7 +521,7 @@ def test_a_resolved_medication_reference_to_another_medicine_is_listed(reference
         "id": "med2",
         "code": {"coding": [{"system": RXNORM, "code": "582620"}], "text": "Nizatidine"},
     }
-    request = {
+    request: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": "mr-axid",
         "status": "active",

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from bonecds import Knowledge
+from bonecds.knowledge.model import Source
 from tests.conftest import RULES
 
 YEAR = re.compile(r"\b(19|20)\d{2}\b")
@@ -17,7 +18,7 @@ AGGREGATORS = ("120ty.net", "univadis", "suppr.wilddata", "vdocuments", "meddata
 ARTEFACTS = ("Summary:", "Recommendations:", "....", ' :"', "bone tumours):")
 
 
-def _sources(knowledge: Knowledge) -> dict:
+def _sources(knowledge: Knowledge) -> dict[str, Source]:
     return dict(knowledge.base.sources)
 
 

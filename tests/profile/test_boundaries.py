@@ -228,7 +228,7 @@ def test_batch_error_lines_show_units_not_values(knowledge: Any) -> None:
     from bonecds.cohort.runners import _evaluate_record
 
     raw = b'{"labs": {"scr": {"value": 1, "unit": "mg/L"}}, "sex": "Jane Doe 1970"}'
-    outcome = dict(_evaluate_record(raw, knowledge, DATE))  # type: ignore[arg-type]
+    outcome = dict(_evaluate_record(raw, knowledge, DATE))
     assert "unit 'mg/L' is not accepted" in outcome["labs.scr"]
     assert "Jane" not in str(outcome)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ DEFAULTS = ReferenceDefaults(
 )
 
 
-def facts_of(data: dict) -> dict:
+def facts_of(data: dict[str, Any]) -> dict[str, Any]:
     return to_facts(parse_profile(data), DEFAULTS).values
 
 
@@ -44,7 +45,7 @@ def facts_of(data: dict) -> dict:
         ({"dental": {"risk_factors": ["smoker"]}}, "dental.risk_factors.0"),
     ],
 )
-def test_invalid_values_name_the_field(data: dict, field: str) -> None:
+def test_invalid_values_name_the_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(ProfileError) as caught:
         parse_profile(data)
     assert any(f": {field}: " in problem for problem in caught.value.problems), (
@@ -183,12 +184,12 @@ def test_profile_is_immutable() -> None:
         profile.ecog = 2  # type: ignore[misc]
 
 
-def _properties(schema: dict) -> list[tuple[str, dict]]:
+def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every (path, property schema) of the profile schema, nested groups included."""
     defs = schema["$defs"]
     found = []
 
-    def walk(model: dict, prefix: str) -> None:
+    def walk(model: dict[str, Any], prefix: str) -> None:
         for name, prop in model["properties"].items():
             found.append((f"{prefix}{name}", prop))
             ref = prop.get("$ref", "")
@@ -199,7 +200,7 @@ def _properties(schema: dict) -> list[tuple[str, dict]]:
     return found
 
 
-def _has_description(prop: dict, defs: dict) -> bool:
+def _has_description(prop: dict[str, Any], defs: dict[str, Any]) -> bool:
     ref = prop.get("$ref", "")
     return bool(prop.get("description") or (ref and defs[ref.rsplit("/", 1)[1]].get("description")))
 
@@ -272,7 +273,7 @@ def test_history_therapy_sites_and_bounds_reach_the_facts() -> None:
         ({"life_expectancy_bound": "about"}, "life_expectancy_bound"),
     ],
 )
-def test_new_fields_refuse_invalid_values(data: dict, field: str) -> None:
+def test_new_fields_refuse_invalid_values(data: dict[str, Any], field: str) -> None:
     with pytest.raises(ProfileError) as caught:
         parse_profile(data)
     assert f": {field}: " in caught.value.problems[0]

@@ -125,6 +125,7 @@ def test_odd_values_give_the_json_modules_text(sample: Report, value: Any) -> No
     ranked = [first.model_copy(update={"patient_values": [shown]}), *sample.ranked[1:]]
     numeric = {"value": value} if value.__class__ in (int, float) else {}  # a float field
     derived = [sample.derived[0].model_copy(update={**numeric, "inputs": {"x": value}})]
+    assert sample.explanations is not None  # the fixture checks it; mypy sees only the Optional
     condition = sample.explanations[0].conditions[0].model_copy(update={"value": value})
     explanation = sample.explanations[0].model_copy(update={"conditions": [condition]})
     for report in (

@@ -13,6 +13,7 @@ import yaml
 
 from bonecds import Knowledge, evaluate, load_knowledge
 from bonecds.report import rank as ranking
+from bonecds.report.model import Dose
 from bonecds.testing.synthetic import synthetic_cohort
 from tests.conftest import AS_OF, RULES
 
@@ -27,9 +28,11 @@ BREAST = {
 }
 
 
-def _zoledronic(knowledge_dir: Path) -> object:
+def _zoledronic(knowledge_dir: Path) -> Dose:
     report = evaluate(BREAST, load_knowledge(knowledge_dir), AS_OF)
-    return next(item for item in report.ranked if item.id == "zoledronic-acid").dose
+    dose = next(item for item in report.ranked if item.id == "zoledronic-acid").dose
+    assert dose is not None
+    return dose
 
 
 def test_overlapping_dose_bands_show_the_lower_dose_and_the_conflict(tmp_path: Path) -> None:
@@ -40,15 +43,15 @@ def test_overlapping_dose_bands_show_the_lower_dose_and_the_conflict(tmp_path: P
     assert band in text
     path.write_text(text.replace(band, band.replace("gt:", "gte:")), encoding="utf-8")
     dose = _zoledronic(tmp_path / "rules")
-    assert dose.amount == 3.5  # type: ignore[attr-defined]
-    assert "conflicting dose rules: 4.0 mg also proposed" in dose.text  # type: ignore[attr-defined]
+    assert dose.amount == 3.5
+    assert "conflicting dose rules: 4.0 mg also proposed" in dose.text
 
 
 def test_a_single_band_gives_its_dose_without_conflict() -> None:
     dose = _zoledronic(RULES)
-    assert dose.amount == 3.5  # type: ignore[attr-defined]
-    assert "conflicting" not in dose.text  # type: ignore[attr-defined]
-    assert dose.rules == ["zoledronic-acid-renal-dosing"]  # type: ignore[attr-defined]
+    assert dose.amount == 3.5
+    assert "conflicting" not in dose.text
+    assert dose.rules == ["zoledronic-acid-renal-dosing"]
 
 
 def test_reports_reusing_earlier_patients_hits_equal_reports_made_afresh(
