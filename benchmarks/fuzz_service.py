@@ -9,9 +9,10 @@ requests built from the CDS Hooks requests in `tests/data/fhir/` (synthetic pati
 to three defects, and stops the server. Defects: JSON bodies with values replaced by nulls,
 wrong types, extreme numbers, lone surrogates, control characters or deep nesting (in the
 envelope, the context and the prefetch FHIR resources), duplicate keys, truncated or corrupted
-bytes, wrong Content-Type and Authorization headers, unknown paths; and token attacks (alg none,
-HMAC, a key not on record, expired, string exp or iat, replayed jti, jku to an untrusted URL, a
-token in the query string, untrusted iss, wrong aud).
+bytes, wrong Content-Type and Authorization headers, unknown paths, Accept-Language headers in
+both languages and malformed; and token attacks (alg none, HMAC, a key not on record, expired,
+string exp or iat, replayed jti, jku to an untrusted URL, a token in the query string, untrusted
+iss, wrong aud).
 
 Each request counts once:
 - `ok`: 200; `refused`: a 4xx whose body is an OperationOutcome;
@@ -164,6 +165,8 @@ def _case(rng: random.Random, served: Served) -> Case:
     request: Any = json.loads(REQUESTS.get(service, REQUESTS["bonecds-patient-view"]).read_text())
     request["hookInstance"] = str(uuid.uuid4())
     headers = {"Content-Type": "application/json"}
+    if rng.random() < 0.5:  # Chinese cards half the time, and headers to misread
+        headers["Accept-Language"] = rng.choice(_LANGUAGES)
     case = Case("POST", path, headers, b"")
     for _ in range(rng.randint(1, 3)):
         request = rng.choice(_JSON_DEFECTS)(rng, request)
@@ -278,6 +281,10 @@ def _not_utf8(rng: random.Random, body: bytes) -> bytes:
 _ByteDefect = Callable[[random.Random, bytes], bytes]
 _BYTE_DEFECTS: list[_ByteDefect] = [_truncate, _flip_byte, _duplicate_key, _deep, _deep, _not_utf8]
 _BYTE_DEFECTS += [lambda _rng, _body: b"", lambda _rng, _body: b"null"]
+
+
+_LANGUAGES = ["zh-CN,zh;q=0.9,en;q=0.8", "zh", "zh-Hant-TW", "en-US,en;q=0.5", "fr, zh;q=0.1"]
+_LANGUAGES += ["zh;q=abc", "zh;q=0", "*", ",,;;", "zh-" + "x" * 3000, "en;q=1.5, zh"]
 
 
 def _header_defect(rng: random.Random, case: Case) -> None:
