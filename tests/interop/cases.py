@@ -79,6 +79,12 @@ def r4_transaction() -> dict[str, Any]:
     return {**_read(R4 / "Bundle-bundle-transaction.json"), "timestamp": TIMESTAMP}
 
 
+def r4_transaction_response() -> dict[str, Any]:
+    """FHIR R4 examples `Bundle-bundle-response`, unmodified: what a server answers to a
+    transaction, one entry with its Patient and six with a response and no resource."""
+    return {**_read(R4 / "Bundle-bundle-response.json"), "timestamp": TIMESTAMP}
+
+
 def bone_metastasis() -> dict[str, Any]:
     """Jenny M with bone metastases: her mCODE Bundle plus mCODE's brain-metastasis
     SecondaryCancerCondition changed as follows (the only changes):
@@ -167,6 +173,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "r4-f201": r4_f201,
     "r4-lab-101": r4_lab_101,
     "r4-transaction": r4_transaction,
+    "r4-transaction-response": r4_transaction_response,
     "bone-metastasis": bone_metastasis,
     "us-core-amy-shaw": us_core_amy_shaw,
     "us-core-child": us_core_child,

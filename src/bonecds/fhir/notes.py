@@ -93,6 +93,9 @@ _EN = {
     "entry-without-resource": (
         "Bundle.entry[{position}]: a {method} request without a resource: not used"
     ),
+    "response-without-resource": (
+        "Bundle.entry[{position}]: a response ({status}) without a resource: not used"
+    ),
     "bad-date": "{name}: {path}: not a FHIR date or dateTime; not used",
     "bad-number": "{name}: {path}.value: not a finite number; not used",
     "bad-shape": "{name}: unexpected shape ({error}); not used",
@@ -171,6 +174,7 @@ _EN = {
 _ZH = {
     "next-page-unread": "Bundle：未读取下一页：用药清单不完整",
     "entry-without-resource": "Bundle.entry[{position}]：不含资源的 {method} 请求：未使用",
+    "response-without-resource": "Bundle.entry[{position}]：不含资源的响应（{status}）：未使用",
     "bad-date": "{name}：{path}：不是有效的 FHIR 日期或日期时间；未使用",
     "bad-number": "{name}：{path}.value：不是有限数值；未使用",
     "bad-shape": "{name}：结构异常（{error}）；未使用",

@@ -188,7 +188,8 @@ def bundle_mapping(
 
 
 def _entry_resources(entries: list[Any], source: str) -> tuple[list[Any], list[MappingNote]]:
-    """Entry resources; a transaction entry with a request and no resource (a DELETE) is noted."""
+    """Entry resources; an entry with no resource but a request (a transaction's DELETE) or a
+    response (a transaction-response's `return=minimal`) is noted: it carries no data."""
     resources, notes = [], []
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -196,6 +197,10 @@ def _entry_resources(entries: list[Any], source: str) -> tuple[list[Any], list[M
         if entry.get("resource") is None and isinstance(entry.get("request"), dict):
             method = entry["request"].get("method")
             notes.append(note("entry-without-resource", position=position, method=method))
+            continue
+        if entry.get("resource") is None and isinstance(entry.get("response"), dict):
+            status = entry["response"].get("status")
+            notes.append(note("response-without-resource", position=position, status=status))
             continue
         resources.append(entry.get("resource"))
     return resources, notes
