@@ -330,7 +330,8 @@ def _value(value: PatientValue, ctx: CardContext) -> str:
         shown = ", ".join(map(str, shown)) or ctx.say("none")
     date = next((d for f, d in ctx.dates.items() if value.field.startswith(f)), "")
     on = ctx.say("dated", date=date[:10]) if date else ""
-    return f"- `{value.field}`: {_md(str(shown))} {_md(value.unit)}".rstrip() + on
+    colon = ctx.say("colon")
+    return f"- `{value.field}`{colon}{_md(str(shown))} {_md(value.unit)}".rstrip() + on
 
 
 def _suggest(card: Card, ctx: CardContext, label: str, action: Action) -> Card:

@@ -51,6 +51,9 @@ WORDS = {
         "no": "no",
         "none": "none",
         "stop": ".",
+        "colon": ": ",
+        "semicolon": "; ",
+        "comma": ", ",
         "conflict": "{text} (conflicting dose rules: {amount} {unit} also proposed; lower shown)",
     },
     "zh": {
@@ -61,6 +64,9 @@ WORDS = {
         "no": "否",
         "none": "无",
         "stop": "。",
+        "colon": "：",
+        "semicolon": "；",
+        "comma": "、",
         "conflict": "{text}（剂量规则相互冲突：另有规则提出 {amount} {unit}；此处显示较低剂量）",
     },
 }

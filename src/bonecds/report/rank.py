@@ -463,10 +463,11 @@ def _rationale_text(texts: Texts, hit: _Hit, lead: str, rule_text: bool) -> str:
     if lead and not lead.endswith((".", "!", "?", "。")):
         lead += stop
     parts = [lead, texts.rationale(hit.rule) if rule_text else ""]
+    words = texts.words
     if known:
-        parts.append(f"{texts.words['patient']}: {'; '.join(known)}{stop}")
+        parts.append(f"{words['patient']}{words['colon']}{words['semicolon'].join(known)}{stop}")
     if unknown:
-        parts.append(f"{texts.words['unknown']}: {', '.join(unknown)}{stop}")
+        parts.append(f"{words['unknown']}{words['colon']}{words['comma'].join(unknown)}{stop}")
     return " ".join(part for part in parts if part)
 
 
