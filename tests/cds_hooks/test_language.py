@@ -87,7 +87,7 @@ def _english_in(
     own = {s for s in _strings(record) if re.search("[A-Za-z]", s)}
     shown = html.unescape("\n".join(_card_texts(found)))
     text = re.sub(r"(?<![\w`])_|_(?![\w`])", " ", shown)
-    phrases = _phrases({*scanner.titles, *own, *scanner.phrases})
+    phrases = (scanner.shared, _phrases(own))
     # Prefetch keys and the FHIR words of the data card name what the EHR sent.
     ids = scanner.ids | FHIR_NAMES | _keys(record) | set(PREFETCH) | {"null", "OperationOutcome"}
     return scanner.found("cards", text, phrases, ids)
