@@ -123,14 +123,16 @@ def test_the_service_stores_records_that_replay(
     caplog.set_level(logging.DEBUG)
     running = _start(create_app(config), sock, base)
     try:
-        for _ in range(2):
+        for language in ("en", "zh"):  # a Chinese request's record replays in Chinese
             url = f"{base}/cds-services/bonecds-patient-view"
-            response = httpx.post(url, json=request("patient-view"), timeout=30)
+            headers = {"Accept-Language": language}
+            response = httpx.post(url, json=request("patient-view"), headers=headers, timeout=30)
             assert response.status_code == 200, response.text
     finally:
         _stop(running)
     stored = AuditStore(tmp_path / "audit.sqlite3").records()
     assert [service for service, _ in stored] == ["bonecds-patient-view"] * 2
+    assert [record.output.language for _, record in stored] == ["en", "zh"]
     for _, record in stored:
         assert record.input
         assert replay(record, knowledge).same

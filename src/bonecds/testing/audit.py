@@ -220,10 +220,11 @@ def _differences(before: AuditRecord, after: AuditRecord) -> list[str]:
 def report_record(
     profile: PatientProfile, knowledge: Knowledge, as_of: dt.date, report: Report
 ) -> AuditRecord:
-    """The record of a report already made (the service's): its canonical JSON is the output."""
+    """The record of a report already made (the service's): its canonical JSON is the output,
+    in the report's language (a replay evaluates in it again)."""
     from bonecds.report.render import FORMATS
 
-    options = OutputOptions()
+    options = OutputOptions(language=report.language)
     output = FORMATS[options.format](report, options.explain)
     return make_record(profile, knowledge, as_of, options, output, report)
 
