@@ -13,9 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bonecds import Knowledge
-from bonecds.cds_hooks._models import PREFETCH
+from bonecds import Knowledge, evaluate
+from bonecds.cds_hooks._cards import CardContext, order_cards, patient_view_cards
+from bonecds.cds_hooks._models import PREFETCH, Source
+from bonecds.cds_hooks._words import AGENT_NAMES
 from bonecds.cds_hooks.app import report_language
+from bonecds.fhir.orders import DraftOrder
+from bonecds.testing.scenarios import load_scenario
 from tests.cds_hooks.test_app import (  # the running service and its helpers
     Running,
     call,
@@ -26,6 +30,7 @@ from tests.cds_hooks.test_app import (  # the running service and its helpers
     service,
     severe_renal,
 )
+from tests.conftest import FIXTURES
 from tests.report.test_i18n_leaks import FHIR_NAMES, Scanner, _keys, _phrases, _strings
 
 __all__ = ["service"]  # a fixture these tests use
@@ -128,3 +133,30 @@ def test_english_stays_the_default(service: Running) -> None:
     assert plain.headers["content-language"] == "en"
     assert english.content == plain.content
     assert cards(plain)[0]["detail"].endswith("check every card._")
+
+
+def test_every_scenarios_chinese_cards_have_no_english(knowledge: Knowledge) -> None:
+    """Every card kind, in process: each scenario's patient-view cards (emergencies included)
+    and its order checks for a draft of each agent (contraindications, dose checks, orders
+    not checked), from its Chinese report."""
+    scanner = Scanner(knowledge)
+    source = Source(label="bonecds（研究原型，不是医疗器械）", url="https://bonecds.example/about")
+    ctx = CardContext("hook-zh", source, language="zh")
+    drafts = [DraftOrder(f"MedicationRequest/{a}", a, 1.0, 4.0, {}, ()) for a in AGENT_NAMES["en"]]
+    problems, kinds = [], set()
+    for path in sorted(FIXTURES.glob("*.yaml")):
+        scenario, profile = load_scenario(path)
+        report = evaluate(profile, knowledge, scenario.as_of, language="zh")
+        found = [
+            card.model_dump(mode="json", exclude_none=True)
+            for response in (patient_view_cards(report, ctx), order_cards(report, drafts, ctx))
+            for card in response.cards
+        ]
+        kinds |= {card["summary"].split("：")[0] for card in found if card["indicator"] != "info"}
+        own = {s for s in _strings(profile.model_dump(mode="json")) if re.search("[A-Za-z]", s)}
+        text = html.unescape("\n".join(_card_texts(found)))
+        text = re.sub(r"(?<![\w`])_|_(?![\w`])", " ", text)
+        phrases = (scanner.shared, _phrases(own)) if own else (scanner.shared,)
+        problems += scanner.found(path.name, text, phrases, scanner.ids)
+    assert {"急症", "唑来膦酸医嘱", "地舒单抗医嘱"} <= kinds  # emergencies and order checks seen
+    assert problems == [], f"{len(problems)} English words:\n" + "\n".join(problems[:40])
