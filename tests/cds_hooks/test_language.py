@@ -53,6 +53,7 @@ __all__ = ["service"]  # a fixture these tests use
         ("zh;q=0", "en"),
         ("zh;q=2", "en"),  # no such weight: the range counts for nothing
         ("zh;q=abc, en", "en"),
+        ("zh;q=0.9;level=1, en;q=0.5", "en"),  # a weight with another parameter: malformed
         ("*", "en"),
         ("zhx, chinese", "en"),  # other languages, not zh
         (" zh-CN ; q=0.7 ", "zh"),

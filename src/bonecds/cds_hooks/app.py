@@ -510,12 +510,12 @@ def report_language(header: str | None) -> str:
 
 
 def _quality(params: list[str]) -> float:
-    for param in params:
-        found = _QUALITY.match(param)
-        if found is None:
-            return 0.0  # not a weight bonecds can read: the range counts for nothing
-        return float(found.group(1))
-    return 1.0
+    """A range's weight: 1 without one; 0 (the range counts for nothing) when what follows it
+    is not one `q=` weight, the only parameter RFC 9110 gives a language range."""
+    if not params:
+        return 1.0
+    found = _QUALITY.match(params[0])
+    return float(found.group(1)) if found is not None and len(params) == 1 else 0.0
 
 
 def _service(service_id: str) -> ServiceDescriptor:
