@@ -72,7 +72,7 @@ def _zh(service: Running, body: dict[str, Any], path: str) -> httpx.Response:
     return call(service, f"/cds-services/{path}", body, **{"Accept-Language": "zh-CN,zh;q=0.9"})
 
 
-def _card_texts(found: list[dict[str, Any]]) -> list[str]:
+def _card_text(found: list[dict[str, Any]]) -> str:
     """What a clinician reads on the cards, as Markdown shows it (entities decoded, emphasis
     marks gone); override-reason displays are the HL7 code system's own (terminology, shown as
     published) and are left out."""
@@ -82,21 +82,25 @@ def _card_texts(found: list[dict[str, Any]]) -> list[str]:
         for suggestion in card.get("suggestions", []):
             texts.append(suggestion["label"])
             texts += [action["description"] for action in suggestion["actions"]]
-    return texts
+    return re.sub(r"(?<![\w`])_|_(?![\w`])", " ", html.unescape("\n".join(texts)))
+
+
+def _leaks(
+    scanner: Scanner, where: str, found: list[dict[str, Any]], record: Any, ids: set[str]
+) -> list[str]:
+    """English on the cards beyond the ids and the record's own texts, which stay as they are."""
+    own = {s for s in _strings(record) if re.search("[A-Za-z]", s)}
+    phrases = (scanner.shared, _phrases(own)) if own else (scanner.shared,)
+    return scanner.found(where, _card_text(found), phrases, scanner.ids | ids)
 
 
 def _english_in(
     found: list[dict[str, Any]], body: dict[str, Any], knowledge: Knowledge
 ) -> list[str]:
-    scanner = Scanner(knowledge)
     record = [body["prefetch"], body["context"]]
-    own = {s for s in _strings(record) if re.search("[A-Za-z]", s)}
-    shown = html.unescape("\n".join(_card_texts(found)))
-    text = re.sub(r"(?<![\w`])_|_(?![\w`])", " ", shown)
-    phrases = (scanner.shared, _phrases(own))
     # Prefetch keys and the FHIR words of the data card name what the EHR sent.
-    ids = scanner.ids | FHIR_NAMES | _keys(record) | set(PREFETCH) | {"null", "OperationOutcome"}
-    return scanner.found("cards", text, phrases, ids)
+    ids = FHIR_NAMES | _keys(record) | set(PREFETCH) | {"null", "OperationOutcome"}
+    return _leaks(Scanner(knowledge), "cards", found, record, ids)
 
 
 def test_a_chinese_request_gets_chinese_cards(service: Running, knowledge: Knowledge) -> None:
@@ -154,10 +158,6 @@ def test_every_scenarios_chinese_cards_have_no_english(knowledge: Knowledge) -> 
             for card in response.cards
         ]
         kinds |= {card["summary"].split("：")[0] for card in found if card["indicator"] != "info"}
-        own = {s for s in _strings(profile.model_dump(mode="json")) if re.search("[A-Za-z]", s)}
-        text = html.unescape("\n".join(_card_texts(found)))
-        text = re.sub(r"(?<![\w`])_|_(?![\w`])", " ", text)
-        phrases = (scanner.shared, _phrases(own)) if own else (scanner.shared,)
-        problems += scanner.found(path.name, text, phrases, scanner.ids)
+        problems += _leaks(scanner, path.name, found, profile.model_dump(mode="json"), set())
     assert {"急症", "唑来膦酸医嘱", "地舒单抗医嘱"} <= kinds  # emergencies and order checks seen
     assert problems == [], f"{len(problems)} English words:\n" + "\n".join(problems[:40])
